@@ -1,0 +1,1 @@
+"""Pydantic documents that cross the wire (S3). Every read validates."""

@@ -1,0 +1,155 @@
+"""`clusters/{name}.state.json` (the truth) and `clusters/clusters.json` (its index)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from goman.models.base import Document, Part, utcnow
+from goman.models.config import (
+    DEFAULT_K3S_VERSION,
+    INSTANCE_TYPE_RE,
+    K3S_VERSION_RE,
+    REGION_RE,
+    check_cidr,
+)
+
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+
+Mode = Literal["dev", "ha"]
+Phase = Literal[
+    "Pending",
+    "Provisioning",
+    "Bootstrapping",
+    "Running",
+    "Scaling",
+    "Deleting",
+    "Deleted",
+    "Failed",
+]
+Role = Literal["server", "agent"]
+NodePhase = Literal["pending", "launched", "booting", "installing", "ready", "failed", "terminated"]
+
+
+def check_name(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid cluster name: use 1-40 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit (a DNS-1123 label)"
+        )
+    return value
+
+
+class ClusterSpec(Part):
+    """What the user asked for (desired state)."""
+
+    name: str
+    mode: Mode = "dev"
+    workers: int = Field(default=0, ge=0, le=100)
+    instance_type: str = "t3.medium"
+    region: str = "ap-south-1"
+    k3s_version: str = DEFAULT_K3S_VERSION
+    api_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
+
+    _name = field_validator("name")(classmethod(lambda cls, v: check_name(v)))
+
+    @field_validator("instance_type")
+    @classmethod
+    def _itype(cls, value: str) -> str:
+        if not INSTANCE_TYPE_RE.match(value):
+            raise ValueError(f"{value!r} is not an EC2 instance type (e.g. t3.medium)")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not REGION_RE.match(value):
+            raise ValueError(f"{value!r} is not an AWS region name (e.g. ap-south-1)")
+        return value
+
+    @field_validator("k3s_version")
+    @classmethod
+    def _k3s(cls, value: str) -> str:
+        if not K3S_VERSION_RE.match(value):
+            raise ValueError(f"{value!r} is not a K3s version (e.g. {DEFAULT_K3S_VERSION})")
+        return value
+
+    @field_validator("api_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one CIDR is needed to reach the Kubernetes API")
+        return [check_cidr(v) for v in value]
+
+    @property
+    def servers(self) -> int:
+        return 3 if self.mode == "ha" else 1
+
+
+class NodeStatus(Part):
+    """One node as observed: from EC2 (instance) and from its bootstrap reports (phase)."""
+
+    name: str  # e.g. web-server-0, web-agent-2
+    role: Role
+    index: int
+    instance_id: str | None = None
+    instance_type: str = ""
+    az: str = ""
+    state: str = "pending"  # EC2 instance state
+    private_ip: str | None = None
+    public_ip: str | None = None
+    phase: NodePhase = "pending"  # bootstrap phase, from the node's own reports
+    message: str = ""
+
+
+class ClusterStatus(Part):
+    """What goman observed and recorded (the reconciler writes it)."""
+
+    phase: Phase = "Pending"
+    message: str = ""
+    endpoint: str | None = None  # https://<eip>:6443
+    security_group_id: str | None = None
+    eip_allocation_id: str | None = None
+    eip_address: str | None = None
+    nodes: list[NodeStatus] = Field(default_factory=list)
+    job_id: str | None = None  # the one mutating job running on this cluster, if any
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ClusterDoc(Document):
+    cluster_id: str  # stable random id, tagged on every resource (goman:cluster-id)
+    spec: ClusterSpec
+    status: ClusterStatus = Field(default_factory=ClusterStatus)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class ClusterSummary(Part):
+    """One row of the index: enough for `cluster list` without reading every state file."""
+
+    name: str
+    cluster_id: str
+    mode: Mode
+    region: str
+    phase: Phase
+    workers: int = 0
+    instance_type: str = ""
+    nodes_ready: int = 0
+    nodes_total: int = 0
+    endpoint: str | None = None
+    cost_per_hour: float | None = None
+    created_at: datetime
+    job_id: str | None = None
+    job_step: str | None = None
+    revision: int = 0  # revision of the state document this row was taken from
+
+
+class ClusterIndex(Document):
+    clusters: dict[str, ClusterSummary] = Field(default_factory=dict)

@@ -1,0 +1,62 @@
+"""`jobs/{id}.json`: a durable background job, resumable by any worker."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from goman.models.base import Document, Part, utcnow
+
+JobType = Literal["create", "scale", "delete"]
+JobStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
+
+
+class Step(Part):
+    name: str
+    status: StepStatus = "pending"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    attempts: int = 0
+    message: str = ""
+
+
+class Lease(Part):
+    owner: str  # e.g. "alice@host:1234:ab12cd"
+    acquired_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class Job(Document):
+    id: str
+    type: JobType
+    cluster: str
+    cluster_id: str
+    status: JobStatus = "pending"
+    params: dict[str, Any] = Field(default_factory=dict)
+    steps: list[Step] = Field(default_factory=list)
+    lease: Lease | None = None
+    attempts: int = 0  # how many times a worker has claimed it
+    error: str | None = None
+    cancel_requested: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {"succeeded", "failed", "cancelled"}
+
+    @property
+    def current_step(self) -> Step | None:
+        for step in self.steps:
+            if step.status in {"running", "failed"}:
+                return step
+        for step in self.steps:
+            if step.status == "pending":
+                return step
+        return None

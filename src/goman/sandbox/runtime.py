@@ -1,0 +1,74 @@
+"""Point this process at a sandbox: one already serving on the default port, or a new
+in-process one. Only the standard AWS variables change, so production code cannot tell."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+
+from goman.sandbox.server import DEFAULT_PORT, SANDBOX_CREDENTIALS, SandboxServer, endpoint_answers
+
+# Variables that could send a sandbox run to a real account if left as they were.
+_ISOLATE = (
+    "AWS_ENDPOINT_URL",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_EC2_METADATA_DISABLED",
+)
+
+
+def sandbox_config(profile: str) -> str:
+    """An AWS config file in which `default` and `profile` hold the sandbox's keys."""
+    keys = (
+        f"aws_access_key_id = {SANDBOX_CREDENTIALS['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {SANDBOX_CREDENTIALS['AWS_SECRET_ACCESS_KEY']}\n"
+        "region = ap-south-1\n"
+    )
+    text = f"[default]\n{keys}"
+    if profile != "default":
+        text += f"\n[profile {profile}]\n{keys}"
+    return text
+
+
+def activate(
+    profile: str, port: int = DEFAULT_PORT, start: Callable[[], SandboxServer] | None = None
+) -> Callable[[], None]:
+    """Reach a sandbox for this process; returns the function that undoes it."""
+    saved = {k: os.environ.get(k) for k in _ISOLATE}
+    server: SandboxServer | None = None
+    url = f"http://127.0.0.1:{port}"
+    if not endpoint_answers(url):
+        server = (start or (lambda: default_server(0)))()
+        url = server.endpoint
+    fd, path = tempfile.mkstemp(prefix="goman-sandbox-", suffix=".ini")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(sandbox_config(profile))
+    os.environ.update(SANDBOX_CREDENTIALS)
+    os.environ["AWS_ENDPOINT_URL"] = url
+    os.environ["AWS_CONFIG_FILE"] = path
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+
+    def undo() -> None:
+        if server is not None:
+            server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+    return undo
+
+
+def default_server(port: int = DEFAULT_PORT) -> SandboxServer:
+    """A started sandbox with everything the sandbox offers (the node emulator included)."""
+    return SandboxServer(port=port).start()

@@ -1,0 +1,268 @@
+"""The sandbox: moto's server (S3, STS, EC2) on loopback, with the gaps that matter closed.
+
+moto is not AWS. What this module adds, in the sandbox only (never in production code):
+- one lock around every request, body included: moto's conditional writes are not atomic;
+- `ExpectedBucketOwner` enforced: 403 AccessDenied when the bucket is another account's;
+- bucket policies stored as given, but statements conditioned on `aws:SecureTransport`
+  are not enforced (moto treats every condition as true, which would lock out all I/O;
+  the sandbox stands in for AWS's TLS endpoint, so such a deny never matches);
+- current Ubuntu LTS AMIs (moto's own Canonical images are from 2014/2016).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_PORT = 4566
+SANDBOX_ACCOUNT = "123456789012"
+SANDBOX_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "ap-south-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+
+def _prepare_moto_environment() -> None:
+    """Must run before moto is imported: moto reads these at import time."""
+    if "MOTO_AMIS_PATH" not in os.environ:
+        path = resources.files("goman.sandbox").joinpath("amis.json")
+        os.environ["MOTO_AMIS_PATH"] = str(path)
+    # Keep moto's per-request log lines out of the user's terminal.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+@dataclass
+class _SandboxState:
+    policies: dict[str, str] = field(default_factory=dict)
+
+
+def _bucket_of(environ: Environ) -> str | None:
+    path = environ.get("PATH_INFO", "")
+    host = str(environ.get("HTTP_HOST", "")).split(":")[0]
+    if host and not host[0].isdigit() and host not in {"localhost"} and "." in host:
+        first = host.split(".")[0]
+        if first not in {"s3", "sts", "ec2"}:
+            return first
+    parts = unquote(path).lstrip("/").split("/", 1)
+    return parts[0] or None
+
+
+def _is_s3(environ: Environ) -> bool:
+    auth = str(environ.get("HTTP_AUTHORIZATION", ""))
+    qs = str(environ.get("QUERY_STRING", ""))
+    return (
+        "/s3/aws4_request" in auth
+        or "%2Fs3%2Faws4_request" in qs
+        or "/s3/aws4_request" in unquote(qs)
+    )
+
+
+def _xml_error(start: StartResponse, status: str, code: str, message: str) -> list[bytes]:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    ).encode()
+    start(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class SandboxApp:
+    """A WSGI app: moto behind one lock, plus the sandbox's corrections."""
+
+    def __init__(self) -> None:
+        _prepare_moto_environment()
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        self._moto = DomainDispatcherApplication(create_backend_app)
+        self.lock = threading.RLock()
+        self.state = _SandboxState()
+        self.request_count = 0
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        with self.lock:
+            self.request_count += 1
+            if environ.get("PATH_INFO", "").startswith("/moto-api/reset") and not environ.get(
+                "PATH_INFO", ""
+            ).startswith("/moto-api/reset-auth"):
+                self.state = _SandboxState()
+            if _is_s3(environ):
+                early = self._s3_checks(environ, start_response)
+                if early is not None:
+                    return early
+            result = self._moto(environ, start_response)
+            try:
+                # Join the body while still holding the lock: moto may close or reuse
+                # the buffer of an overwritten key as soon as another request runs.
+                return [b"".join(result)]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+    # -- S3 corrections -------------------------------------------------------------
+
+    def _s3_checks(self, environ: Environ, start: StartResponse) -> list[bytes] | None:
+        bucket = _bucket_of(environ)
+        if not bucket or bucket == "moto-api":
+            return None
+        query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+        expected = (
+            environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
+            or (query.get("x-amz-expected-bucket-owner", [None])[0])
+        )
+        if expected:
+            owner = self._bucket_owner(bucket)
+            if owner is not None and owner != expected:
+                return _xml_error(start, "403 Forbidden", "AccessDenied", "Access Denied")
+        if "policy" in query and "/" not in unquote(environ.get("PATH_INFO", "")).strip("/"):
+            return self._policy(environ, start, bucket)
+        return None
+
+    @staticmethod
+    def _bucket_owner(bucket: str) -> str | None:
+        from moto.s3.models import s3_backends
+
+        found = s3_backends.bucket_accounts.get(bucket)
+        return str(found[1]) if found else None
+
+    def _policy(self, environ: Environ, start: StartResponse, bucket: str) -> list[bytes] | None:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "PUT":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            text = raw.decode()
+            enforced = _without_secure_transport(text)
+            import io
+
+            environ["wsgi.input"] = io.BytesIO(enforced.encode())
+            environ["CONTENT_LENGTH"] = str(len(enforced.encode()))
+            captured: dict[str, Any] = {}
+
+            def capture(status: str, headers: list[tuple[str, str]], *a: Any) -> Any:
+                captured["status"] = status
+                return start(status, headers, *a)
+
+            if enforced == "":
+                # Nothing left to enforce: record it without asking moto to.
+                if self._bucket_owner(bucket) is None:
+                    return None
+                self.state.policies[bucket] = text
+                start("204 No Content", [("Content-Length", "0")])
+                return [b""]
+            out = self._moto(environ, capture)
+            body = b"".join(out)
+            if str(captured.get("status", "")).startswith("2"):
+                self.state.policies[bucket] = text
+            return [body]
+        if method == "GET" and bucket in self.state.policies:
+            if self._bucket_owner(bucket) is None:
+                self.state.policies.pop(bucket, None)
+                return None
+            body = self.state.policies[bucket].encode()
+            start(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        if method == "DELETE":
+            self.state.policies.pop(bucket, None)
+        return None
+
+
+def _without_secure_transport(policy_text: str) -> str:
+    """The policy minus statements conditioned on aws:SecureTransport ("" if none is left)."""
+    try:
+        policy = json.loads(policy_text)
+    except ValueError:
+        return policy_text
+    statements = policy.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    kept = [
+        s
+        for s in statements
+        if "aws:securetransport" not in json.dumps(s.get("Condition", {})).lower()
+    ]
+    if not kept:
+        return ""
+    policy["Statement"] = kept
+    return json.dumps(policy)
+
+
+class SandboxServer:
+    """The sandbox endpoint on 127.0.0.1, served from a background thread."""
+
+    def __init__(self, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port
+        self.app = SandboxApp()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.extensions: list[Any] = []  # things with start()/stop() that run beside the server
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> SandboxServer:
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+        from werkzeug.serving import make_server
+
+        self._server = make_server(
+            self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sandbox", daemon=True
+        )
+        self._thread.start()
+        for ext in self.extensions:
+            ext.start()
+        return self
+
+    def stop(self) -> None:
+        for ext in reversed(self.extensions):
+            ext.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def environment(self) -> dict[str, str]:
+        """What another process needs to reach this sandbox."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, **SANDBOX_CREDENTIALS}
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def endpoint_answers(url: str, timeout: float = 0.5) -> bool:
+    """Is a sandbox already serving at `url`? (loopback only)."""
+    import http.client
+
+    parts = urlsplit(url)
+    if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
+        return False
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        conn.request("GET", "/moto-api/data.json")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()

@@ -1,0 +1,477 @@
+"""The S3 state store: validated documents, conditional writes, CAS updates, history.
+
+Every write is conditional: `If-None-Match: *` to create, `If-Match: <etag>` to update or
+delete. A 412 (or 409 ConditionalRequestConflict) means another writer got there first;
+`update()` re-reads, re-applies the change and retries with jittered backoff, bounded.
+Every bucket and object call carries `ExpectedBucketOwner`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from goman.aws.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    CorruptDocumentError,
+    GomanError,
+    NotFoundError,
+    error_code,
+    http_status,
+    map_error,
+)
+from goman.aws.session import AwsContext
+from goman.models.base import Document
+
+D = TypeVar("D", bound=Document)
+
+MAX_CAS_ATTEMPTS = 40
+_CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[D]):
+    """A document as read: the parsed body, its ETag and its S3 version id."""
+
+    doc: D
+    etag: str
+    version_id: str | None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str  # relative to the profile prefix
+    size: int
+    last_modified: datetime
+    etag: str
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version_id: str
+    last_modified: datetime
+    size: int
+    is_latest: bool
+    is_delete_marker: bool
+    etag: str
+
+
+class _NotModified:
+    def __repr__(self) -> str:
+        return "NOT_MODIFIED"
+
+
+NOT_MODIFIED = _NotModified()
+
+
+class Conflict(Exception):
+    """A single conditional write lost; `update()` retries, callers of put() decide."""
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    return error_code(exc) in _CONFLICT_CODES or http_status(exc) in {409, 412}
+
+
+def _body(doc: Document) -> bytes:
+    return (doc.model_dump_json(indent=2) + "\n").encode()
+
+
+class StateStore:
+    """One profile's view of the state bucket."""
+
+    def __init__(self, ctx: AwsContext) -> None:
+        self.ctx = ctx
+        self._ensured = False
+
+    # -- plumbing -------------------------------------------------------------------
+
+    @property
+    def bucket(self) -> str:
+        return self.ctx.bucket
+
+    @property
+    def prefix(self) -> str:
+        return self.ctx.prefix
+
+    @property
+    def owner(self) -> str:
+        return self.ctx.account_id
+
+    def key(self, rel: str) -> str:
+        rel = rel.lstrip("/")
+        if not rel or ".." in rel.split("/") or rel.startswith("state/"):
+            raise GomanError(
+                f"{rel!r} is not a key inside the profile's state folder.",
+                "Give KEY relative to the profile, e.g. clusters/web.state.json.",
+            )
+        return self.prefix + rel
+
+    def rel(self, key: str) -> str:
+        return key[len(self.prefix) :] if key.startswith(self.prefix) else key
+
+    @property
+    def s3(self) -> Any:
+        return self.ctx.client("s3")
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Run one S3 call; create the bucket on first use if it is missing."""
+        try:
+            return fn()
+        except Exception as exc:
+            if error_code(exc) == "NoSuchBucket" and not self._ensured:
+                from goman.state.bucket import ensure_bucket
+
+                ensure_bucket(self.ctx)
+                self._ensured = True
+                return fn()
+            raise
+
+    def _fail(self, exc: BaseException, what: str) -> GomanError:
+        return map_error(exc, profile=self.ctx.profile, what=what)
+
+    # -- reads ----------------------------------------------------------------------
+
+    def get_bytes(self, rel: str, version_id: str | None = None) -> tuple[bytes, str, str | None]:
+        """Raw body, ETag and version id. NotFoundError when absent."""
+        key = self.key(rel)
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ExpectedBucketOwner": self.owner,
+        }
+        if version_id:
+            args["VersionId"] = version_id
+        try:
+            resp = self._call(f"read {rel}", lambda: self.s3.get_object(**args))
+        except Exception as exc:
+            if error_code(exc) in {"NoSuchKey", "404", "NoSuchVersion"}:
+                ver = f" version {version_id}" if version_id else ""
+                raise NotFoundError(
+                    f"{rel}{ver} does not exist in s3://{self.bucket}/{self.prefix}",
+                    "List what exists with `goman state ls`.",
+                ) from exc
+            if error_code(exc) == "AccessDenied" and version_id:
+                from goman.aws.errors import PermissionMissingError
+
+                raise PermissionMissingError(
+                    "s3:GetObjectVersion", f"read {rel} at a version"
+                ) from exc
+            raise self._fail(exc, f"read {rel}") from exc
+        return resp["Body"].read(), str(resp["ETag"]), resp.get("VersionId")
+
+    def parse(self, rel: str, model: type[D], body: bytes, version_id: str | None = None) -> D:
+        try:
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            problem = _short_validation(exc)
+            newest = None if version_id is None else self._newest_readable(rel, model)
+            raise CorruptDocumentError(self.key(rel), problem, newest) from exc
+
+    def get(self, rel: str, model: type[D]) -> Versioned[D] | None:
+        try:
+            body, etag, version = self.get_bytes(rel)
+        except NotFoundError:
+            return None
+        return Versioned(self.parse(rel, model, body, version or "latest"), etag, version)
+
+    def get_if_changed(
+        self, rel: str, model: type[D], etag: str | None
+    ) -> Versioned[D] | _NotModified | None:
+        """A conditional GET for polling: unchanged costs a 304 and no body."""
+        if etag is None:
+            return self.get(rel, model)
+        key = self.key(rel)
+        try:
+            resp = self._call(
+                f"read {rel}",
+                lambda: self.s3.get_object(
+                    Bucket=self.bucket, Key=key, ExpectedBucketOwner=self.owner, IfNoneMatch=etag
+                ),
+            )
+        except Exception as exc:
+            if error_code(exc) == "304" or http_status(exc) == 304:
+                return NOT_MODIFIED
+            if error_code(exc) in {"NoSuchKey", "404"}:
+                return None
+            raise self._fail(exc, f"read {rel}") from exc
+        body = resp["Body"].read()
+        version = resp.get("VersionId")
+        return Versioned(
+            self.parse(rel, model, body, version or "latest"), str(resp["ETag"]), version
+        )
+
+    def require(self, rel: str, model: type[D]) -> Versioned[D]:
+        got = self.get(rel, model)
+        if got is None:
+            raise NotFoundError(f"{rel} does not exist in s3://{self.bucket}/{self.prefix}")
+        return got
+
+    # -- writes ---------------------------------------------------------------------
+
+    def put_bytes(
+        self,
+        rel: str,
+        body: bytes,
+        *,
+        etag: str | None = None,
+        create: bool = False,
+        content_type: str = "application/json",
+    ) -> tuple[str, str | None]:
+        """A conditional raw write. Raises Conflict when the condition fails."""
+        key = self.key(rel)
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": content_type,
+            "ExpectedBucketOwner": self.owner,
+        }
+        if create:
+            args["IfNoneMatch"] = "*"
+        elif etag is not None:
+            args["IfMatch"] = etag
+        else:
+            raise ValueError("every write is conditional: give etag= or create=True")
+        try:
+            resp = self._call(f"write {rel}", lambda: self.s3.put_object(**args))
+        except Exception as exc:
+            if _is_conflict(exc) or (not create and error_code(exc) in {"NoSuchKey", "404"}):
+                raise Conflict(rel) from exc
+            raise self._fail(exc, f"write {rel}") from exc
+        return str(resp["ETag"]), resp.get("VersionId")
+
+    def create(self, rel: str, doc: D) -> Versioned[D]:
+        """Create a document that must not exist yet (AlreadyExistsError otherwise)."""
+        doc = doc.model_copy(update={"revision": max(doc.revision, 0) + 1})
+        try:
+            etag, version = self.put_bytes(rel, _body(doc), create=True)
+        except Conflict as exc:
+            raise AlreadyExistsError(f"{rel} already exists.") from exc
+        return Versioned(doc, etag, version)
+
+    def put(self, rel: str, doc: D, etag: str) -> Versioned[D]:
+        """Replace the version read with ETag `etag`; raises Conflict if it changed."""
+        doc = doc.model_copy(update={"revision": doc.revision + 1})
+        new_etag, version = self.put_bytes(rel, _body(doc), etag=etag)
+        return Versioned(doc, new_etag, version)
+
+    def update(
+        self,
+        rel: str,
+        model: type[D],
+        change: Callable[[D | None], D | None],
+        *,
+        attempts: int = MAX_CAS_ATTEMPTS,
+    ) -> Versioned[D] | None:
+        """Apply `change` to the fresh document and write it back by CAS, retrying.
+
+        `change` gets the current document (None if absent) and returns the new one, or
+        None to leave it as it is. It must be a pure function of its input: it may run
+        several times.
+        """
+        for attempt in range(attempts):
+            current = self.get(rel, model)
+            new = change(current.doc.model_copy(deep=True) if current else None)
+            if new is None:
+                return current
+            try:
+                if current is None:
+                    return self.create(rel, new.model_copy(update={"revision": 0}))
+                return self.put(
+                    rel, new.model_copy(update={"revision": current.doc.revision}), current.etag
+                )
+            except (Conflict, AlreadyExistsError):
+                _backoff(attempt)
+        raise ConflictError(
+            f"Gave up writing {rel} after {attempts} attempts: other writers keep changing it.",
+            "Try again in a moment.",
+        )
+
+    def delete(self, rel: str, etag: str | None = None) -> None:
+        """Delete (a delete marker: history stays). With `etag`, only that version."""
+        key = self.key(rel)
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ExpectedBucketOwner": self.owner,
+        }
+        if etag is not None:
+            args["IfMatch"] = etag
+        try:
+            self._call(f"delete {rel}", lambda: self.s3.delete_object(**args))
+        except Exception as exc:
+            if _is_conflict(exc):
+                raise Conflict(rel) from exc
+            if error_code(exc) in {"NoSuchKey", "404"}:
+                return
+            raise self._fail(exc, f"delete {rel}") from exc
+
+    # -- presigned URLs (how nodes talk to the bucket without credentials) ------------
+
+    def presign_get(self, rel: str, expires: int = 3600) -> str:
+        """A GET URL for one object that expires within `expires` seconds (max 1 hour)."""
+        return str(
+            self.presigner.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": self.key(rel),
+                    "ExpectedBucketOwner": self.owner,
+                },
+                ExpiresIn=min(expires, 3600),
+            )
+        )
+
+    def presign_put(
+        self, rel: str, expires: int = 3600, content_type: str = "application/json"
+    ) -> str:
+        """A PUT URL for one object; the uploader must send `Content-Type: content_type`
+        and `x-amz-expected-bucket-owner: <account>` (both are signed)."""
+        return str(
+            self.presigner.generate_presigned_url(
+                "put_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": self.key(rel),
+                    "ContentType": content_type,
+                    "ExpectedBucketOwner": self.owner,
+                },
+                ExpiresIn=min(expires, 3600),
+            )
+        )
+
+    @property
+    def presigner(self) -> Any:
+        """An S3 client whose URLs name the regional endpoint, so nodes are not redirected."""
+        client = self.s3
+        if client.meta.endpoint_url in {
+            "https://s3.amazonaws.com",
+            "https://s3.ap-south-1.amazonaws.com",
+        }:
+            return self.ctx.client_at("s3", "https://s3.ap-south-1.amazonaws.com")
+        return client
+
+    # -- listing and history --------------------------------------------------------
+
+    def ls(self, rel_prefix: str = "") -> list[ObjectInfo]:
+        prefix = self.prefix + rel_prefix
+        out: list[ObjectInfo] = []
+        try:
+            pages = self._call(
+                "list state",
+                lambda: list(
+                    self.s3.get_paginator("list_objects_v2").paginate(
+                        Bucket=self.bucket, Prefix=prefix, ExpectedBucketOwner=self.owner
+                    )
+                ),
+            )
+        except Exception as exc:
+            raise self._fail(exc, "list the state folder") from exc
+        for page in pages:
+            for obj in page.get("Contents", []):
+                out.append(
+                    ObjectInfo(
+                        key=self.rel(obj["Key"]),
+                        size=int(obj["Size"]),
+                        last_modified=obj["LastModified"],
+                        etag=str(obj["ETag"]),
+                    )
+                )
+        return out
+
+    def history(self, rel: str) -> list[VersionInfo]:
+        """All versions of one key, newest first (needs s3:ListBucketVersions)."""
+        key = self.key(rel)
+        out: list[VersionInfo] = []
+        try:
+            pages = self._call(
+                f"list versions of {rel}",
+                lambda: list(
+                    self.s3.get_paginator("list_object_versions").paginate(
+                        Bucket=self.bucket, Prefix=key, ExpectedBucketOwner=self.owner
+                    )
+                ),
+            )
+        except Exception as exc:
+            if error_code(exc) in {"AccessDenied", "403"}:
+                from goman.aws.errors import PermissionMissingError
+
+                raise PermissionMissingError(
+                    "s3:ListBucketVersions", f"list the history of {rel}"
+                ) from exc
+            raise self._fail(exc, f"list versions of {rel}") from exc
+        for page in pages:
+            for item in page.get("Versions", []):
+                if item["Key"] == key:
+                    out.append(_version(item, marker=False))
+            for item in page.get("DeleteMarkers", []):
+                if item["Key"] == key:
+                    out.append(_version(item, marker=True))
+        out.sort(key=lambda v: (v.last_modified, v.is_latest), reverse=True)
+        return out
+
+    def _newest_readable(self, rel: str, model: type[D]) -> str | None:
+        """The newest version of `rel` that validates, for a corruption report."""
+        try:
+            versions = self.history(rel)
+        except GomanError:
+            return None
+        for v in versions[:50]:
+            if v.is_delete_marker or v.is_latest:
+                continue
+            try:
+                body, _, _ = self.get_bytes(rel, v.version_id)
+                model.model_validate_json(body)
+                return v.version_id
+            except (GomanError, ValidationError):
+                continue
+        return None
+
+    def iter_docs(
+        self, rel_prefix: str, model: type[D], suffix: str = ".json"
+    ) -> Iterator[tuple[str, Versioned[D]]]:
+        for info in self.ls(rel_prefix):
+            if info.key.endswith(suffix):
+                got = self.get(info.key, model)
+                if got is not None:
+                    yield info.key, got
+
+
+def _version(item: dict[str, Any], *, marker: bool) -> VersionInfo:
+    return VersionInfo(
+        version_id=str(item["VersionId"]),
+        last_modified=item["LastModified"],
+        size=int(item.get("Size", 0)),
+        is_latest=bool(item.get("IsLatest")),
+        is_delete_marker=marker,
+        etag=str(item.get("ETag", "")),
+    )
+
+
+def _backoff(attempt: int) -> None:
+    # Full jitter: spreads racing writers apart instead of having them collide in step.
+    time.sleep(random.uniform(0, min(0.5, 0.01 * (2 ** min(attempt, 6)))))
+
+
+def _short_validation(exc: ValidationError) -> str:
+    errs = exc.errors()
+    if errs and errs[0].get("type") == "json_invalid":
+        return "not valid JSON"
+    parts = []
+    for err in errs[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(document)"
+        parts.append(f"{loc}: {err.get('msg', '')}")
+    more = f" (+{len(errs) - 3} more)" if len(errs) > 3 else ""
+    return "; ".join(parts) + more
+
+
+def dumps(doc: Document) -> str:
+    return json.dumps(doc.model_dump(mode="json"), indent=2)
