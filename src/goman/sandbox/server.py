@@ -6,7 +6,10 @@ moto is not AWS. What this module adds, in the sandbox only (never in production
 - bucket policies stored as given, but statements conditioned on `aws:SecureTransport`
   are not enforced (moto treats every condition as true, which would lock out all I/O;
   the sandbox stands in for AWS's TLS endpoint, so such a deny never matches);
-- current Ubuntu LTS AMIs (moto's own Canonical images are from 2014/2016).
+- current Ubuntu LTS AMIs (moto's own Canonical images are from 2014/2016);
+- S3 requests named by their real IAM actions when IAM checks are on (moto checks
+  HeadBucket as s3:HeadBucket, and public-access-block and encryption calls as
+  s3:CreateBucket/s3:ListBucket, so a policy that works on AWS would not work here).
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class SandboxApp:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         self._moto = DomainDispatcherApplication(create_backend_app)
+        _real_s3_iam_actions()
         self.lock = threading.RLock()
         self.state = _SandboxState()
         self.request_count = 0
@@ -146,8 +150,6 @@ class SandboxApp:
             enforced = _without_secure_transport(text)
             import io
 
-            environ["wsgi.input"] = io.BytesIO(enforced.encode())
-            environ["CONTENT_LENGTH"] = str(len(enforced.encode()))
             captured: dict[str, Any] = {}
 
             def capture(status: str, headers: list[tuple[str, str]], *a: Any) -> Any:
@@ -155,12 +157,10 @@ class SandboxApp:
                 return start(status, headers, *a)
 
             if enforced == "":
-                # Nothing left to enforce: record it without asking moto to.
-                if self._bucket_owner(bucket) is None:
-                    return None
-                self.state.policies[bucket] = text
-                start("204 No Content", [("Content-Length", "0")])
-                return [b""]
+                # Nothing left to enforce: moto stores a placeholder (and still checks IAM).
+                enforced = _PLACEHOLDER_POLICY
+            environ["wsgi.input"] = io.BytesIO(enforced.encode())
+            environ["CONTENT_LENGTH"] = str(len(enforced.encode()))
             out = self._moto(environ, capture)
             body = b"".join(out)
             if str(captured.get("status", "")).startswith("2"):
@@ -170,6 +170,17 @@ class SandboxApp:
             if self._bucket_owner(bucket) is None:
                 self.state.policies.pop(bucket, None)
                 return None
+            got: dict[str, Any] = {}
+
+            def hold(status: str, headers: list[tuple[str, str]], *a: Any) -> Any:
+                got["status"], got["headers"] = status, headers
+                return lambda _data: None
+
+            # moto answers first so its IAM check (GetBucketPolicy) still applies.
+            answer = b"".join(self._moto(environ, hold))
+            if not str(got.get("status", "")).startswith("2"):
+                start(got["status"], got["headers"])
+                return [answer]
             body = self.state.policies[bucket].encode()
             start(
                 "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
@@ -178,6 +189,25 @@ class SandboxApp:
         if method == "DELETE":
             self.state.policies.pop(bucket, None)
         return None
+
+
+def _real_s3_iam_actions() -> None:
+    """Name S3 requests as IAM does, for moto's IAM checks (`/moto-api/reset-auth`)."""
+    from moto.s3.responses import ACTION_MAP
+
+    bucket = ACTION_MAP["BUCKET"]
+    bucket["HEAD"]["DEFAULT"] = "ListBucket"
+    bucket["GET"]["publicAccessBlock"] = "GetBucketPublicAccessBlock"
+    bucket["GET"]["encryption"] = "GetEncryptionConfiguration"
+    bucket["PUT"]["publicAccessBlock"] = "PutBucketPublicAccessBlock"
+    bucket["PUT"]["encryption"] = "PutEncryptionConfiguration"
+    bucket["DELETE"]["publicAccessBlock"] = "PutBucketPublicAccessBlock"
+    bucket["DELETE"]["encryption"] = "PutEncryptionConfiguration"
+
+
+# What moto stores in place of a policy whose statements are all TLS-only: it keeps moto's
+# own IAM check of PutBucketPolicy/GetBucketPolicy in the path and enforces nothing.
+_PLACEHOLDER_POLICY = '{"Version": "2012-10-17", "Statement": []}'
 
 
 def _without_secure_transport(policy_text: str) -> str:
