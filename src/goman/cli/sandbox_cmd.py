@@ -21,18 +21,41 @@ def sandbox() -> None:
     show_default=True,
     help="Port on 127.0.0.1 (0 picks a free one).",
 )
-def serve(port: int) -> None:
-    """Serve the sandbox until interrupted, printing the environment to reach it."""
+@click.option(
+    "--boot-delay",
+    type=click.FloatRange(0, 3600),
+    default=3.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long an emulated node takes from launch to Ready.",
+)
+@click.option(
+    "--fail-node",
+    "fail_nodes",
+    multiple=True,
+    metavar="PATTERN",
+    help="Make nodes whose name matches PATTERN (fnmatch, e.g. 'web-agent-*') report "
+    "failed instead of ready. Repeatable.",
+)
+def serve(port: int, boot_delay: float, fail_nodes: tuple[str, ...]) -> None:
+    """Serve the sandbox until interrupted, printing the environment to reach it.
+
+    Instances launched with goman's bootstrap user-data are booted by a node emulator
+    that follows the same protocol as real nodes (see docs/bootstrap.md). Change its
+    settings while it runs with POST /goman-sandbox/nodes {"boot_delay": 1, "fail": [...]}.
+    """
     from goman.sandbox.runtime import default_server
 
     try:
-        server = default_server(port)
+        server = default_server(port, boot_delay=boot_delay, fail_nodes=list(fail_nodes))
     except OSError as exc:
         raise click.ClickException(
             f"Cannot listen on 127.0.0.1:{port}: {exc.strerror}. Is a sandbox already running? "
             "Pick another port with --port."
         ) from exc
     click.echo(f"# goman sandbox serving on {server.endpoint} (Ctrl-C to stop)")
+    failing = f", failing {', '.join(fail_nodes)}" if fail_nodes else ""
+    click.echo(f"# emulated nodes boot in {boot_delay:g}s{failing}")
     click.echo("# use it from another shell with:")
     for key, value in server.environment().items():
         click.echo(f"export {key}={value}")

@@ -69,6 +69,23 @@ def activate(
     return undo
 
 
-def default_server(port: int = DEFAULT_PORT) -> SandboxServer:
-    """A started sandbox with everything the sandbox offers (the node emulator included)."""
-    return SandboxServer(port=port).start()
+# Nodes of `goman sandbox serve` / `goman --sandbox` take a few seconds, like a short
+# real boot, so progress is visible; tests pass something much smaller.
+DEFAULT_BOOT_DELAY = 3.0
+
+
+def default_server(
+    port: int = DEFAULT_PORT,
+    *,
+    boot_delay: float = DEFAULT_BOOT_DELAY,
+    fail_nodes: list[str] | None = None,
+) -> SandboxServer:
+    """A started sandbox with everything the sandbox offers (the node emulator included).
+
+    `fail_nodes` are fnmatch patterns of node names (e.g. `web-agent-*`) that report
+    failed instead of ready."""
+    from goman.sandbox.nodes import NodeEmulator
+
+    server = SandboxServer(port=port)
+    NodeEmulator(boot_delay=boot_delay, fail_patterns=fail_nodes).attach(server)
+    return server.start()

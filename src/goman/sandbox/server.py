@@ -93,10 +93,17 @@ class SandboxApp:
         self.lock = threading.RLock()
         self.state = _SandboxState()
         self.request_count = 0
+        # Called first for every request, under the lock: answer it (return the body) or
+        # pass (return None). The node emulator's control route and reset hook live here.
+        self.hooks: list[Callable[[Environ, StartResponse], list[bytes] | None]] = []
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         with self.lock:
             self.request_count += 1
+            for hook in self.hooks:
+                answered = hook(environ, start_response)
+                if answered is not None:
+                    return answered
             if environ.get("PATH_INFO", "").startswith("/moto-api/reset") and not environ.get(
                 "PATH_INFO", ""
             ).startswith("/moto-api/reset-auth"):
