@@ -103,6 +103,9 @@ class NodeStatus(Part):
     public_ip: str | None = None
     phase: NodePhase = "pending"  # bootstrap phase, from the node's own reports
     message: str = ""
+    # Bumped only by a deliberate relaunch: it is part of the RunInstances ClientToken,
+    # so a retried launch of the same node can never start a second instance.
+    launch: int = 0
 
 
 class ClusterStatus(Part):
@@ -116,6 +119,8 @@ class ClusterStatus(Part):
     eip_address: str | None = None
     nodes: list[NodeStatus] = Field(default_factory=list)
     job_id: str | None = None  # the one mutating job running on this cluster, if any
+    job_step: str | None = None  # the step that job is on (for lists; the job has the detail)
+    last_job_id: str | None = None  # the most recent job, kept after it finished
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -129,6 +134,13 @@ class ClusterDoc(Document):
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def node(self, name: str) -> NodeStatus | None:
+        return next((n for n in self.status.nodes if n.name == name), None)
+
+    @property
+    def nodes_ready(self) -> int:
+        return sum(1 for n in self.status.nodes if n.phase == "ready")
 
 
 class ClusterSummary(Part):

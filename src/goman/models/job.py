@@ -21,6 +21,7 @@ class Step(Part):
     ended_at: datetime | None = None
     attempts: int = 0
     message: str = ""
+    owner: str | None = None  # the worker that last started it
 
 
 class Lease(Part):

@@ -1,0 +1,235 @@
+"""The cluster use cases, shared by the CLI and the TUI. No printing, no prompts.
+
+A mutating use case validates everything first, then writes the desired state and a job:
+the state document (by CAS, which is where "one mutating job per cluster" is enforced),
+the job document, then the index row. Running the job is the worker's business
+(`goman.jobs.worker`), in the foreground of the CLI, in the TUI or in `goman worker`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from goman.aws.errors import AlreadyExistsError, ConflictError, NotFoundError, UsageError
+from goman.clusters import index
+from goman.clusters.state import find_cluster, load_cluster, update_cluster, valid_name
+from goman.jobs import queue
+from goman.jobs.plan import new_job_id, steps_for
+from goman.models.cluster import ClusterDoc, ClusterSpec, ClusterStatus, ClusterSummary
+from goman.models.job import Job, JobType
+from goman.state import keys
+from goman.state.config import load_config
+from goman.state.store import StateStore
+
+KUBECONFIG = "kubeconfig.yaml"
+
+
+def kubeconfig_key(name: str) -> str:
+    """Where server-0 uploads the admin kubeconfig (server rewritten to the endpoint)."""
+    return keys.cluster_artefact(name, KUBECONFIG)
+
+
+def _spec(**values: Any) -> ClusterSpec:
+    try:
+        return ClusterSpec(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors()
+        )
+        raise UsageError(
+            f"Invalid cluster settings: {problems}.", "See `goman cluster create --help`."
+        ) from None
+
+
+def create_cluster(
+    store: StateStore,
+    name: str,
+    *,
+    mode: str | None = None,
+    workers: int | None = None,
+    instance_type: str | None = None,
+    region: str | None = None,
+    k3s_version: str | None = None,
+    api_cidrs: list[str] | None = None,
+    ready_timeout: float | None = None,
+) -> Job:
+    """Write the spec of a new cluster and its create job (not run here)."""
+    valid_name(name)
+    if ready_timeout is not None and ready_timeout <= 0:
+        raise UsageError("The timeout must be positive.", "Example: --timeout 15m")
+    config = load_config(store)
+    spec = _spec(
+        name=name,
+        mode=mode or config.mode,
+        workers=config.workers if workers is None else workers,
+        instance_type=instance_type or config.instance_type,
+        region=region or config.region,
+        k3s_version=k3s_version or config.k3s_version,
+        api_cidrs=list(api_cidrs) if api_cidrs else list(config.api_cidrs),
+    )
+    job_id = new_job_id()
+    by = store.ctx.caller_arn
+    doc = ClusterDoc(
+        cluster_id=secrets.token_hex(12),
+        spec=spec,
+        status=ClusterStatus(phase="Pending", message="Waiting for a worker.", job_id=job_id),
+        created_by=by,
+    )
+    try:
+        created = store.create(keys.cluster_state(name), doc).doc
+    except AlreadyExistsError:
+        raise AlreadyExistsError(
+            f"Cluster {name!r} already exists (profile '{store.ctx.profile}').",
+            f"Pick another name, or look at it with `goman cluster get {name}`.",
+        ) from None
+    params: dict[str, Any] = {}
+    if ready_timeout is not None:
+        params["ready_timeout"] = ready_timeout
+    job = queue.enqueue(store, _job(job_id, "create", created, by, params))
+    index.upsert(store, created)
+    return job
+
+
+def _job(job_id: str, job_type: JobType, doc: ClusterDoc, by: str, params: dict[str, Any]) -> Job:
+    return Job(
+        id=job_id,
+        type=job_type,
+        cluster=doc.name,
+        cluster_id=doc.cluster_id,
+        params=params,
+        steps=steps_for(job_type),
+        created_by=by,
+    )
+
+
+def _free_or_raise(store: StateStore, doc: ClusterDoc) -> str | None:
+    """The job id the cluster names if that job is over (a stale lock), else raise."""
+    held = doc.status.job_id
+    if held is None:
+        return None
+    got = store.get(keys.job(held), Job)
+    if got is None or got.doc.finished:
+        return held
+    job = got.doc
+    raise ConflictError(
+        f"Cluster {doc.name!r} is busy: {job.type} job {job.id} is {job.status}"
+        + (f" (step {job.current_step.name})" if job.current_step else "")
+        + ".",
+        f"Wait for it (`goman jobs show {job.id}`), or cancel it with `goman jobs cancel {job.id}`.",
+    )
+
+
+def _start_job(
+    store: StateStore,
+    name: str,
+    job_type: JobType,
+    mutate: Callable[[ClusterDoc], ClusterDoc],
+    params: dict[str, Any],
+) -> Job | None:
+    """Take the cluster's job slot by CAS and enqueue the job. None if the cluster is gone."""
+    for _ in range(5):
+        got = find_cluster(store, name)
+        if got is None:
+            return None
+        stale = _free_or_raise(store, got.doc)
+        job_id = new_job_id()
+        lost = False
+
+        def change(doc: ClusterDoc, stale: str | None = stale, job_id: str = job_id) -> ClusterDoc:
+            nonlocal lost
+            if doc.status.job_id not in {None, stale}:
+                lost = True
+                return doc
+            doc.status.job_id = job_id
+            doc.status.job_step = None
+            return mutate(doc)
+
+        doc = update_cluster(store, name, change)
+        if doc is None:
+            return None
+        if lost:
+            continue  # someone took the slot between the check and the write: look again
+        return queue.enqueue(store, _job(job_id, job_type, doc, store.ctx.caller_arn, params))
+    raise ConflictError(
+        f"Cluster {name!r} keeps changing under this command.", "Try again in a moment."
+    )
+
+
+def scale_cluster(
+    store: StateStore, name: str, workers: int, *, ready_timeout: float | None = None
+) -> Job:
+    """Set the number of agents; the job launches or removes (highest-numbered first)."""
+    valid_name(name)
+    if not 0 <= workers <= 100:
+        raise UsageError(f"--workers must be 0..100, not {workers}.", "Example: --workers 3")
+    current = load_cluster(store, name)
+    params: dict[str, Any] = {"workers": workers, "previous_workers": current.spec.workers}
+    if ready_timeout is not None:
+        params["ready_timeout"] = ready_timeout
+
+    def mutate(doc: ClusterDoc) -> ClusterDoc:
+        if doc.status.phase != "Running":
+            raise UsageError(
+                f"Cluster {name!r} is {doc.status.phase}; only a Running cluster can be scaled.",
+                f"See why with `goman cluster get {name}`.",
+            )
+        doc.spec.workers = workers
+        doc.status.phase = "Scaling"
+        doc.status.message = f"Scaling to {workers} worker(s)."
+        return doc
+
+    job = _start_job(store, name, "scale", mutate, params)
+    if job is None:
+        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
+    return job
+
+
+def delete_cluster(store: StateStore, name: str) -> Job | None:
+    """Enqueue the removal of everything the cluster has; None when there is no such cluster."""
+    valid_name(name)
+
+    def mutate(doc: ClusterDoc) -> ClusterDoc:
+        doc.status.phase = "Deleting"
+        doc.status.message = "Deleting every resource of the cluster."
+        return doc
+
+    return _start_job(store, name, "delete", mutate, {})
+
+
+def list_clusters(store: StateStore) -> list[ClusterSummary]:
+    """From the index only (one GET): `goman state reindex` repairs it if it drifted."""
+    return sorted(index.read_index(store).clusters.values(), key=lambda s: s.name)
+
+
+def get_cluster(store: StateStore, name: str) -> ClusterDoc:
+    return load_cluster(store, name)
+
+
+def read_kubeconfig(store: StateStore, name: str) -> str:
+    """The admin kubeconfig server-0 uploaded, with the server set to the cluster's endpoint."""
+    valid_name(name)
+    try:
+        body, _, _ = store.get_bytes(kubeconfig_key(name))
+    except NotFoundError:
+        doc = load_cluster(store, name)
+        raise NotFoundError(
+            f"Cluster {name!r} has no kubeconfig yet (it is {doc.status.phase}).",
+            f"It is uploaded when server-0 is ready: follow with `goman cluster get {name}`.",
+        ) from None
+    return body.decode()
+
+
+def kubeconfig_for(store: StateStore, name: str, context: str) -> dict[str, Any]:
+    """The kubeconfig as a document whose cluster, user and context are all named `context`."""
+    from goman.provision.kubeconfig import context_kubeconfig
+
+    data: dict[str, Any] = context_kubeconfig(read_kubeconfig(store, name), context)
+    return data
+
+
+def default_context(store: StateStore, name: str) -> str:
+    return f"goman-{store.ctx.profile}-{name}"

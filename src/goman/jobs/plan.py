@@ -1,0 +1,48 @@
+"""Which steps each job type runs, in order. Pure data: the reconciler gives them meaning.
+
+Step names are part of the job document (`steps[].name`), so they are a stable contract.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from goman.models.job import JobType, Step
+
+CREATE_STEPS: tuple[str, ...] = (
+    "prepare",
+    "network",
+    "endpoint",
+    "launch-servers",
+    "launch-agents",
+    "associate-endpoint",
+    "wait-ready",
+    "finish",
+)
+SCALE_STEPS: tuple[str, ...] = ("prepare", "launch-agents", "remove-agents", "wait-ready", "finish")
+# Verify before the state document goes: if anything is left, the cluster stays visible
+# (Failed, with what is left) and `cluster delete` can be run again.
+DELETE_STEPS: tuple[str, ...] = (
+    "terminate",
+    "release-endpoint",
+    "delete-security-group",
+    "verify",
+    "remove-artefacts",
+    "remove-state",
+)
+
+STEPS: dict[JobType, tuple[str, ...]] = {
+    "create": CREATE_STEPS,
+    "scale": SCALE_STEPS,
+    "delete": DELETE_STEPS,
+}
+
+
+def steps_for(job_type: JobType) -> list[Step]:
+    return [Step(name=name) for name in STEPS[job_type]]
+
+
+def new_job_id() -> str:
+    """Sortable by creation time (listings read naturally), unique by a random suffix."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
