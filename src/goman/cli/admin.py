@@ -1,0 +1,196 @@
+"""`goman init`, `status`, `doctor` and `iam-policy`: set-up and diagnosis.
+
+Thin on purpose: the logic lives in goman.state.inspect, goman.state.bucket,
+goman.provision.permissions and goman.aws.iam_policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from goman.cli.context import App, pass_app
+from goman.cli.output import emit, kv, output_option, to_json
+
+
+def _on(value: bool | None) -> str:
+    return "unknown (no permission to read)" if value is None else ("on" if value else "off")
+
+
+@click.command()
+@output_option()
+@pass_app
+def init(app: App, fmt: str) -> None:
+    """Create or verify the state bucket, and write config.json with defaults if absent.
+
+    Safe to run again: it says what it created and what it found.
+    """
+    from goman.state.bucket import ensure_bucket, read_hardening
+    from goman.state.config import ensure_config
+
+    ctx = app.aws
+    report = ensure_bucket(ctx)
+    hardening = report.hardening if report.created else read_hardening(ctx)
+    config, config_created = ensure_config(app.store)
+    data: dict[str, Any] = {
+        "account": ctx.account_id,
+        "profile": ctx.profile,
+        "bucket": report.bucket,
+        "bucket_created": report.created,
+        "region": report.region,
+        "versioning": report.versioning,
+        "versioning_enabled_now": report.versioning_enabled_now,
+        "hardening": hardening.as_dict(),
+        "config": f"{ctx.prefix}config.json",
+        "config_created": config_created,
+        "config_revision": config.doc.revision,
+        "warnings": report.warnings,
+    }
+    if fmt != "table":
+        emit(data, fmt)
+        return
+    verb = "Created" if report.created else "Found"
+    click.echo(
+        f"{verb} state bucket s3://{report.bucket} ({report.region}, account {ctx.account_id})."
+    )
+    if report.versioning_enabled_now and not report.created:
+        click.echo("Enabled versioning on it (it was off).")
+    else:
+        click.echo(f"Versioning: {report.versioning}.")
+    click.echo(
+        f"Hardening: public access block {_on(hardening.public_access_block)}, "
+        f"encryption {_on(hardening.encryption)}, TLS-only policy {_on(hardening.tls_only_policy)}."
+    )
+    verb = "Wrote defaults to" if config_created else "Found"
+    click.echo(
+        f"{verb} s3://{report.bucket}/{ctx.prefix}config.json (revision {config.doc.revision})."
+    )
+    for warning in report.warnings:
+        click.echo(click.style("warning: ", fg="yellow") + warning, err=True)
+
+
+@click.command()
+@output_option()
+@pass_app
+def status(app: App, fmt: str) -> None:
+    """Account, profile, the state bucket and its hardening, and what is stored."""
+    from goman.state.inspect import status_report
+
+    data = status_report(app.store)
+    if fmt != "table":
+        emit(data, fmt)
+        return
+    h = data["hardening"]
+    enc = _on(h["encryption"]) + (f" ({h['encryption_type']})" if h["encryption_type"] else "")
+    click.echo(
+        kv(
+            [
+                ("Account", data["account"]),
+                ("Identity", data["identity"]),
+                ("Profile", data["profile"]),
+                (
+                    "Bucket",
+                    f"s3://{data['bucket']}" + (" (created now)" if data["bucket_created"] else ""),
+                ),
+                ("Region", data["region"]),
+                ("Prefix", data["prefix"]),
+                ("Versioning", data["versioning"]),
+                ("Public access block", _on(h["public_access_block"])),
+                ("Encryption", enc),
+                ("TLS-only policy", _on(h["tls_only_policy"])),
+                ("Config", "written" if data["config"] else "not written (defaults; `goman init`)"),
+                ("Clusters", data["counts"]["clusters"]),
+                ("Jobs", data["counts"]["jobs"]),
+            ]
+        )
+    )
+    for warning in data["warnings"]:
+        click.echo(click.style("warning: ", fg="yellow") + warning, err=True)
+
+
+_MARK = {"pass": ("ok", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "red")}
+
+
+@click.command()
+@output_option()
+@pass_app
+def doctor(app: App, fmt: str) -> None:
+    """Check credentials, profile, the state bucket and EC2 permissions, each with its fix.
+
+    Only reads: it creates and changes nothing. Exits 1 if any check fails.
+    """
+    from goman.aws.checks import Check
+    from goman.aws.errors import GomanError
+
+    checks: list[Check] = []
+    profile: str | None = None
+    try:
+        store = app.store  # resolving the profile name may already fail
+        profile = store.ctx.profile
+    except GomanError as exc:
+        checks.append(Check("profile", "fail", exc.message, exc.hint))
+    else:
+        from goman.provision.permissions import check_ec2_permissions
+        from goman.state.inspect import state_checks
+
+        state, region = state_checks(store)
+        checks.extend(state)
+        if region is not None:
+            checks.extend(check_ec2_permissions(store.ctx, region))
+    counts = {s: sum(1 for c in checks if c.status == s) for s in ("pass", "warn", "fail")}
+    ok = counts["fail"] == 0
+    data = {
+        "ok": ok,
+        "profile": profile,
+        "summary": counts,
+        "checks": [c.as_dict() for c in checks],
+    }
+    if fmt != "table":
+        emit(data, fmt)
+    else:
+        for c in checks:
+            mark, color = _MARK[c.status]
+            click.echo(f"{click.style(f'[{mark:>4}]', fg=color)} {c.name}: {c.message}")
+            if c.fix and c.status != "pass":
+                click.echo(f"       fix: {c.fix}")
+        click.echo(
+            f"\n{counts['pass']} passed, {counts['warn']} warnings, {counts['fail']} failed."
+        )
+    if not ok:
+        click.get_current_context().exit(1)
+
+
+@click.command(name="iam-policy")
+@click.option(
+    "--optional",
+    "which",
+    flag_value="optional",
+    help="Print the optional permissions instead (a second policy document to attach).",
+)
+@click.option(
+    "--explain",
+    "which",
+    flag_value="explain",
+    help="List the optional permissions and what each one enables, for people.",
+)
+@click.option("--kms-key-arn", metavar="ARN", help="Narrow the optional KMS statement to this key.")
+def iam_policy(which: str | None, kms_key_arn: str | None) -> None:
+    """Print the IAM policy goman needs, as a JSON policy document.
+
+    Without options: the required policy (STS, S3 on goman-*, EC2); goman works with
+    exactly this. With --optional: a second document with the optional permissions
+    (state history and restore, bucket hardening and its report, KMS). --explain says
+    what each optional permission enables.
+    """
+    from goman.aws.iam_policy import OPTIONAL, optional_policy, seed_policy
+
+    if which == "optional":
+        click.echo(to_json(optional_policy(kms_key_arn)))
+    elif which == "explain":
+        for opt in OPTIONAL:
+            click.echo(f"{', '.join(opt.actions)}")
+            click.echo(f"  enables: {opt.enables}")
+            click.echo(f"  without: {opt.without}")
+    else:
+        click.echo(to_json(seed_policy()))
