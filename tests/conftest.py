@@ -25,13 +25,15 @@ from goman.sandbox.server import SANDBOX_CREDENTIALS, SandboxServer
 
 ACCOUNT = "123456789012"
 BUCKET = f"goman-{ACCOUNT}"
+# Emulated nodes report ready this long after launch (each reset restores it).
+TEST_BOOT_DELAY = 0.3
 
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxServer]:
     from goman.sandbox.runtime import default_server
 
-    server = default_server(0)
+    server = default_server(0, boot_delay=TEST_BOOT_DELAY)
     try:
         yield server
     finally:
