@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from goman.aws.errors import GomanError
-
 
 def run_tui(app: Any) -> None:
-    raise GomanError(
-        "The terminal UI is not part of this build yet.",
-        "Use the CLI: `goman --help` lists every command.",
-    )
+    """Open the TUI on the CLI's AWS context and state store (already sandboxed if asked)."""
+    from goman.tui.app import GomanApp
+
+    sandbox = True if getattr(app, "use_sandbox", False) else None
+    GomanApp(app.store, sandbox=sandbox).run()

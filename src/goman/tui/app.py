@@ -1,0 +1,374 @@
+"""The goman terminal UI: a live console over the state bucket, k9s-style.
+
+The app owns what every screen shares: where goman points (the header), the cluster index
+(polled with a conditional GET), the connection state, and the job runner. Screens ask the
+app to run use cases (`clusters.service`, `jobs.queue`) in thread workers; errors come back
+as notifications with the CLI's own text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from goman.aws.errors import GomanError, map_error
+from goman.models.cluster import ClusterIndex
+from goman.models.config import AppConfig
+from goman.state.store import StateStore
+from goman.tui.data import Identity, index_poller
+from goman.tui.messages import IndexUpdated, JobCrashed, JobProgressed
+from goman.tui.runner import JobRunner
+
+T = TypeVar("T")
+
+DEFAULT_POLL_SECONDS = 2.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname in {"127.0.0.1", "localhost", "::1"}
+
+
+class GomanApp(App[None]):
+    """`goman` with no command."""
+
+    CSS_PATH = "goman.tcss"
+    TITLE = "goman"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help"),
+        Binding("j", "jobs", "Jobs"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    identity: reactive[Identity | None] = reactive(None)
+    sandbox: reactive[bool] = reactive(False)
+    refreshed_at: reactive[datetime | None] = reactive(None)
+    reconnecting: reactive[bool] = reactive(False)
+
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        poll_interval: float = DEFAULT_POLL_SECONDS,
+        clock: Callable[[], datetime] | None = None,
+        sandbox: bool | None = None,
+        runner: JobRunner | None = None,
+    ) -> None:
+        """`clock` freezes "now" for reproducible screenshots; `sandbox=None` detects it
+        from the endpoint (loopback means a sandbox)."""
+        super().__init__()
+        self.store = store
+        self.poll_interval = poll_interval
+        self.clock = clock or _utcnow
+        self._sandbox_hint = sandbox
+        self.config = AppConfig()
+        self.index: ClusterIndex | None = None
+        self.index_poller = index_poller(store)
+        self.runner = runner or JobRunner(
+            store, on_progress=self._job_progressed, on_error=self._job_crashed
+        )
+        self._polling = False
+        self._outage: GomanError | None = None
+
+    # -- start-up and polling ---------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[Any]:
+        from goman.tui.screens.home import HomeScreen
+
+        return HomeScreen()
+
+    def on_mount(self) -> None:
+        if self._sandbox_hint is not None:
+            self.sandbox = self._sandbox_hint
+        self.poll()
+        self.set_interval(self.poll_interval, self.poll)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def poll(self) -> None:
+        """One tick: connect if not yet connected, then one conditional GET of the index."""
+        if self._polling:
+            return  # the previous tick is still waiting on the network
+        self._polling = True
+        self._poll_worker()
+
+    @work(thread=True, group="poll", exit_on_error=False)
+    def _poll_worker(self) -> None:
+        try:
+            if self.identity is None:
+                self._connect()
+            changed = self.index_poller.poll()
+        except Exception as exc:
+            self.later(self.connection_failed, self._error(exc))
+            return
+        finally:
+            self._polling = False
+        self.later(self.connection_ok)
+        if changed is not None:
+            self.later(self._index_changed, changed.doc or ClusterIndex())
+
+    def later(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Hand a result from a worker thread to the event loop (dropped while quitting)."""
+        # RuntimeError: the app has stopped and nobody is left to show it.
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(fn, *args)
+
+    def _connect(self) -> None:
+        from goman.state.config import load_config
+
+        ctx = self.store.ctx
+        endpoint = ctx.endpoint_url("s3")
+        identity = Identity(
+            account_id=ctx.account_id,
+            profile=ctx.profile,
+            bucket=ctx.bucket,
+            region=AppConfig().region,
+            endpoint=endpoint,
+        )
+        config = load_config(self.store)
+        identity = Identity(**{**identity.__dict__, "region": config.region})
+
+        def apply() -> None:
+            self.config = config
+            self.identity = identity
+            if self._sandbox_hint is None:
+                self.sandbox = is_loopback(endpoint)
+
+        self.later(apply)
+
+    def _index_changed(self, index: ClusterIndex) -> None:
+        self.index = index
+        self.screen_stack[0].post_message(IndexUpdated(index))
+
+    def connection_ok(self) -> None:
+        self.refreshed_at = self.now()
+        if self._outage is not None:
+            self._outage = None
+            self.reconnecting = False
+            self.notify("Connection restored.", title="goman", timeout=4)
+
+    def connection_failed(self, error: GomanError) -> None:
+        """Polling failed: say so once per outage and keep trying on every tick."""
+        self.reconnecting = True
+        if self._outage is None or self._outage.message != error.message:
+            self.show_error(error)
+        self._outage = error
+
+    def refresh_soon(self) -> None:
+        self.poll()
+        refresh = getattr(self.screen, "refresh_data", None)
+        if callable(refresh):
+            refresh()
+
+    def _job_progressed(self, *_: Any) -> None:
+        self.post_message(JobProgressed())  # thread-safe: called from the job's thread
+
+    def _job_crashed(self, job_id: str, error: GomanError) -> None:
+        self.post_message(JobCrashed(job_id, error))
+
+    def on_job_progressed(self, _message: JobProgressed) -> None:
+        self.refresh_soon()
+
+    def on_job_crashed(self, message: JobCrashed) -> None:
+        self.show_error(message.error)
+        self.refresh_soon()
+
+    # -- errors and blocking calls ----------------------------------------------------
+
+    def _error(self, exc: BaseException) -> GomanError:
+        try:
+            profile = self.store.ctx.profile
+        except Exception:  # pragma: no cover - the profile is plain data
+            profile = ""
+        return map_error(exc, profile=profile)
+
+    def show_error(self, error: GomanError) -> None:
+        """The CLI's `error:` and `fix:` lines, as a notification."""
+        body = error.message + (f"\nfix: {error.hint}" if error.hint else "")
+        self.notify(body, title="error", severity="error", timeout=12, markup=False)
+
+    def call_blocking(
+        self,
+        fn: Callable[[], T],
+        on_done: Callable[[T], None] | None = None,
+        *,
+        group: str = "action",
+    ) -> None:
+        """Run a use case off the event loop; its result (or error) comes back here."""
+
+        def body() -> None:
+            try:
+                result = fn()
+            except Exception as exc:
+                self.later(self.show_error, self._error(exc))
+                return
+            if on_done is not None:
+                self.later(on_done, result)
+
+        self.run_worker(body, thread=True, group=group, exit_on_error=False)
+
+    # -- use cases --------------------------------------------------------------------
+
+    def start_job(self, job: Any, verb: str) -> None:
+        """A use case wrote a job: run it here, and show it."""
+        self.index_poller.forget()
+        if job is None:
+            self.refresh_soon()
+            return
+        self.runner.start(job.id)
+        self.notify(f"{verb} {job.cluster}: job {job.id} started.", title="goman", timeout=5)
+        self.refresh_soon()
+
+    # -- actions ------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from goman.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_jobs(self) -> None:
+        from goman.tui.screens.jobs import JobsScreen
+
+        if not isinstance(self.screen, JobsScreen):
+            self.push_screen(JobsScreen())
+
+    def action_refresh(self) -> None:
+        self.refresh_soon()
+
+    async def action_quit(self) -> None:
+        active = self.runner.active()
+        if not active:
+            self.exit()
+            return
+        from goman.tui.screens.dialogs import ConfirmQuit
+
+        def answered(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit()
+
+        if not isinstance(self.screen, ConfirmQuit):
+            self.push_screen(ConfirmQuit(active, self.config.job_lease_seconds), answered)
+
+    def open_cluster(self, name: str) -> None:
+        from goman.tui.screens.detail import DetailScreen
+
+        self.push_screen(DetailScreen(name))
+
+    def create_cluster(self) -> None:
+        from goman.tui.screens.dialogs import CreateDialog, CreateRequest
+
+        existing = set(self.index.clusters) if self.index else set()
+
+        def submitted(request: CreateRequest | None) -> None:
+            if request is None:
+                return
+            from goman.clusters import service
+
+            self.call_blocking(
+                lambda: service.create_cluster(self.store, request.name, **request.options()),
+                lambda job: self.start_job(job, "Creating"),
+            )
+
+        self.push_screen(CreateDialog(self.config, existing), submitted)
+
+    def scale_cluster(self, name: str) -> None:
+        from goman.tui.screens.dialogs import ScaleDialog
+
+        summary = self.index.clusters.get(name) if self.index else None
+        if summary is None:
+            self.notify(f"No cluster named {name}.", severity="warning")
+            return
+
+        def submitted(workers: int | None) -> None:
+            if workers is None:
+                return
+            from goman.clusters import service
+
+            self.call_blocking(
+                lambda: service.scale_cluster(self.store, name, workers),
+                lambda job: self.start_job(job, "Scaling"),
+            )
+
+        self.push_screen(ScaleDialog(summary), submitted)
+
+    def delete_cluster(self, name: str) -> None:
+        from goman.tui.screens.dialogs import DeleteDialog
+
+        def confirmed(ok: bool | None) -> None:
+            if not ok:
+                return
+            from goman.clusters import service
+
+            self.call_blocking(
+                lambda: service.delete_cluster(self.store, name),
+                lambda job: self.start_job(job, "Deleting"),
+            )
+
+        self.push_screen(DeleteDialog(name), confirmed)
+
+    def kubeconfig(self, name: str) -> None:
+        from goman.tui.screens.dialogs import KubeconfigDialog, KubeconfigRequest
+
+        profile = self.store.ctx.profile
+
+        def submitted(request: KubeconfigRequest | None) -> None:
+            if request is None:
+                return
+            from goman.tui.kubeconfig import save_kubeconfig
+
+            self.call_blocking(
+                lambda: save_kubeconfig(self.store, name, request),
+                lambda text: self.notify(text, title="kubeconfig", timeout=8, markup=False),
+            )
+
+        self.push_screen(KubeconfigDialog(name, profile), submitted)
+
+    # -- command palette ---------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Create cluster", "Open the create dialog", self.create_cluster)
+        yield SystemCommand("Jobs", "All jobs: cancel and resume", self.action_jobs)
+        yield SystemCommand("Help", "Every key", self.action_help)
+        yield SystemCommand("Refresh", "Poll the state bucket now", self.action_refresh)
+        names = sorted(self.index.clusters) if self.index else []
+        for name in names:
+            yield SystemCommand(
+                f"Open {name}", f"Detail of cluster {name}", self._bind(self.open_cluster, name)
+            )
+            yield SystemCommand(
+                f"Scale {name}",
+                f"Change the workers of {name}",
+                self._bind(self.scale_cluster, name),
+            )
+            yield SystemCommand(
+                f"Delete {name}", f"Delete cluster {name}", self._bind(self.delete_cluster, name)
+            )
+            yield SystemCommand(
+                f"Kubeconfig {name}",
+                f"Write or merge {name}'s kubeconfig",
+                self._bind(self.kubeconfig, name),
+            )
+
+    @staticmethod
+    def _bind(fn: Callable[[str], None], name: str) -> Callable[[], None]:
+        return lambda: fn(name)

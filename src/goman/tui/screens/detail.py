@@ -1,0 +1,339 @@
+"""One cluster: spec and status, its nodes, its jobs with their steps, and the S3 version
+history of its state document with a diff of any two versions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from goman.models.cluster import ClusterDoc
+from goman.models.job import Job
+from goman.state.store import VersionInfo
+from goman.tui import data
+from goman.tui import format as fmt
+from goman.tui.widgets.status_header import StatusHeader
+from goman.tui.widgets.tables import cursor_key
+
+if TYPE_CHECKING:
+    from goman.tui.app import GomanApp
+
+
+def spec_text(doc: ClusterDoc) -> Text:
+    s = doc.spec
+    text = Text()
+    for label, value in (
+        ("mode", f"{s.mode} ({s.servers} server{'s' if s.servers > 1 else ''})"),
+        ("workers", str(s.workers)),
+        ("instance type", s.instance_type),
+        ("region", s.region),
+        ("k3s", s.k3s_version),
+        ("api from", ", ".join(s.api_cidrs)),
+    ):
+        text.append(f"{label:<14}", style="dim")
+        text.append(f"{value}\n")
+    return text
+
+
+def status_text(doc: ClusterDoc, now: Any) -> Text:
+    st = doc.status
+    text = Text()
+    text.append(f"{'phase':<14}", style="dim")
+    text.append_text(fmt.phase(st.phase))
+    text.append("\n")
+    total = doc.spec.servers + doc.spec.workers
+    for label, value in (
+        ("nodes ready", f"{doc.nodes_ready}/{total}"),
+        ("endpoint", fmt.dash(st.endpoint)),
+        ("job", f"{st.job_id} ({st.job_step or 'queued'})" if st.job_id else "-"),
+        ("created", f"{fmt.clock(doc.created_at)} ({fmt.age(doc.created_at, now)} ago)"),
+        ("message", st.message or "-"),
+    ):
+        text.append(f"{label:<14}", style="dim")
+        text.append(f"{value}\n")
+    return text
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("s", "scale", "Scale"),
+        Binding("d", "delete", "Delete"),
+        Binding("k", "kubeconfig", "Kubeconfig"),
+        Binding("1", "tab('nodes')", "Nodes"),
+        Binding("2", "tab('jobs')", "Jobs"),
+        Binding("3", "tab('history')", "History"),
+        Binding("space", "mark", "Mark version", show=False),
+        Binding("v", "diff", "Diff versions", show=False),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.cluster = name
+        self.doc: ClusterDoc | None = None
+        self.jobs: list[Job] = []
+        self.versions: list[VersionInfo] = []
+        self.marked: str | None = None
+        self._busy = False
+
+    @property
+    def goman(self) -> GomanApp:
+        return cast("GomanApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader()
+        yield Static(f"[b]{self.cluster}[/b]", id="detail-title")
+        with Horizontal(id="summary"):
+            with Vertical(classes="panel"):
+                yield Static("SPEC", classes="panel-title")
+                yield Static("loading…", id="spec")
+            with Vertical(classes="panel"):
+                yield Static("STATUS", classes="panel-title")
+                yield Static("loading…", id="status")
+        with TabbedContent(id="tabs", initial="nodes"):
+            with TabPane("Nodes", id="nodes"):
+                yield DataTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Jobs", id="jobs"):
+                yield DataTable(id="jobs-table", cursor_type="row")
+                yield DataTable(id="steps-table", cursor_type="row")
+            with TabPane("History", id="history"):
+                yield Static(
+                    "space marks a version; v diffs the marked version with the highlighted "
+                    "one (or the highlighted one with the version before it).",
+                    classes="hint",
+                )
+                yield DataTable(id="versions-table", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._cluster_poller = data.cluster_poller(self.goman.store, self.cluster)
+        self._jobs_poller = data.JobsPoller(self.goman.store)
+        self.query_one("#nodes-table", DataTable).add_columns(
+            "NODE",
+            "ROLE",
+            "INSTANCE",
+            "TYPE",
+            "AZ",
+            "PRIVATE IP",
+            "PUBLIC IP",
+            "STATE",
+            "BOOTSTRAP",
+        )
+        self.query_one("#jobs-table", DataTable).add_columns(
+            "JOB", "TYPE", "STATUS", "STEP", "OWNER", "CREATED", "ELAPSED"
+        )
+        self.query_one("#steps-table", DataTable).add_columns(
+            "STEP", "STATUS", "STARTED", "TOOK", "TRIES", "MESSAGE"
+        )
+        self.query_one("#versions-table", DataTable).add_columns(
+            " ", "VERSION", "MODIFIED", "SIZE", ""
+        )
+        self.refresh_data()
+        self.set_interval(self.goman.poll_interval, self.refresh_data)
+
+    # -- data ---------------------------------------------------------------------------
+
+    def refresh_data(self) -> None:
+        if not self._busy:
+            self._busy = True
+            self._load(self._history_wanted())
+
+    def _history_wanted(self) -> bool:
+        return self.query_one("#tabs", TabbedContent).active == "history"
+
+    @work(thread=True, group="detail", exit_on_error=False)
+    def _load(self, with_history: bool) -> None:
+        app = self.goman
+        try:
+            changed = self._cluster_poller.poll()
+            jobs = self._jobs_poller.poll()
+            versions = data.history(app.store, self.cluster) if with_history else None
+        except Exception as exc:
+            app.later(app.connection_failed, app._error(exc))
+            return
+        finally:
+            self._busy = False
+        app.later(app.connection_ok)
+        app.later(self._apply, changed, jobs, versions)
+
+    def _apply(
+        self,
+        changed: data.Changed[ClusterDoc] | None,
+        jobs: list[Job] | None,
+        versions: list[VersionInfo] | None,
+    ) -> None:
+        if changed is not None:
+            if changed.doc is None:
+                if self.doc is not None or not self.jobs:
+                    self.notify(f"Cluster {self.cluster} no longer exists.", title="goman")
+                self.doc = None
+                self._show_missing()
+            else:
+                self.doc = changed.doc
+                self._show_doc(changed.doc)
+        if jobs is not None:
+            self.jobs = [j for j in jobs if j.cluster == self.cluster]
+            self._show_jobs()
+        if versions is not None and versions != self.versions:
+            self.versions = versions
+            self._show_versions()
+
+    def _show_missing(self) -> None:
+        self.query_one("#status", Static).update(
+            Text("This cluster does not exist (any more).", style="bold red")
+        )
+        self.query_one("#nodes-table", DataTable).clear()
+
+    def _show_doc(self, doc: ClusterDoc) -> None:
+        now = self.goman.now()
+        self.query_one("#spec", Static).update(spec_text(doc))
+        self.query_one("#status", Static).update(status_text(doc, now))
+        table = self.query_one("#nodes-table", DataTable)
+        table.clear()
+        for n in doc.status.nodes:
+            table.add_row(
+                Text(n.name, style="bold"),
+                n.role,
+                fmt.dash(n.instance_id),
+                fmt.dash(n.instance_type),
+                fmt.dash(n.az),
+                fmt.dash(n.private_ip),
+                fmt.dash(n.public_ip),
+                n.state,
+                fmt.styled(n.phase, fmt.NODE_STYLE),
+                key=n.name,
+            )
+
+    def _show_jobs(self) -> None:
+        now = self.goman.now()
+        table = self.query_one("#jobs-table", DataTable)
+        keep = cursor_key(table)
+        table.clear()
+        for job in self.jobs:
+            step = job.current_step
+            table.add_row(
+                job.id,
+                job.type,
+                fmt.styled(job.status, fmt.JOB_STYLE),
+                fmt.dash(step.name if step and not job.finished else None),
+                fmt.dash(job.lease.owner if job.lease else None),
+                fmt.clock(job.created_at),
+                fmt.elapsed(job.created_at, job.finished_at, now),
+                key=job.id,
+            )
+        if keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        self._show_steps()
+
+    def _show_steps(self) -> None:
+        table = self.query_one("#steps-table", DataTable)
+        table.clear()
+        key = cursor_key(self.query_one("#jobs-table", DataTable))
+        job = next((j for j in self.jobs if j.id == key), None)
+        if job is None:
+            return
+        now = self.goman.now()
+        for step in job.steps:
+            table.add_row(
+                step.name,
+                fmt.styled(step.status, fmt.STEP_STYLE),
+                fmt.clock(step.started_at),
+                fmt.elapsed(step.started_at, step.ended_at, now),
+                str(step.attempts),
+                step.message,
+            )
+
+    @on(DataTable.RowHighlighted, "#jobs-table")
+    def _job_highlighted(self) -> None:
+        self._show_steps()
+
+    def _show_versions(self) -> None:
+        table = self.query_one("#versions-table", DataTable)
+        keep = cursor_key(table)
+        table.clear()
+        for v in self.versions:
+            mark = Text("●", style="bold yellow") if v.version_id == self.marked else " "
+            note = "delete marker" if v.is_delete_marker else ("latest" if v.is_latest else "")
+            table.add_row(
+                mark,
+                v.version_id,
+                fmt.clock(v.last_modified),
+                f"{v.size} B",
+                note,
+                key=v.version_id,
+            )
+        if keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        if self._history_wanted():
+            self.refresh_data()
+
+    # -- actions --------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+        target = {"nodes": "#nodes-table", "jobs": "#jobs-table", "history": "#versions-table"}
+        self.query_one(target[tab], DataTable).focus()
+
+    def action_scale(self) -> None:
+        self.goman.scale_cluster(self.cluster)
+
+    def action_delete(self) -> None:
+        self.goman.delete_cluster(self.cluster)
+
+    def action_kubeconfig(self) -> None:
+        self.goman.kubeconfig(self.cluster)
+
+    def _show_diff(self, screen: Screen[None]) -> None:
+        self.app.push_screen(screen)
+
+    def _highlighted_version(self) -> VersionInfo | None:
+        key = cursor_key(self.query_one("#versions-table", DataTable))
+        return next((v for v in self.versions if v.version_id == key), None)
+
+    def action_mark(self) -> None:
+        if not self._history_wanted():
+            return
+        version = self._highlighted_version()
+        if version is not None:
+            self.marked = None if self.marked == version.version_id else version.version_id
+            self._show_versions()
+
+    def action_diff(self) -> None:
+        if not self._history_wanted():
+            self.action_tab("history")
+            return
+        new = self._highlighted_version()
+        if new is None:
+            return
+        old: VersionInfo | None
+        if self.marked and self.marked != new.version_id:
+            old = next((v for v in self.versions if v.version_id == self.marked), None)
+        else:
+            older = self.versions[self.versions.index(new) + 1 :]
+            old = older[0] if older else None
+        if old is None:
+            self.notify(
+                "This is the first version: mark another one with space.", severity="warning"
+            )
+            return
+        if old.last_modified > new.last_modified:
+            old, new = new, old
+        from goman.tui.screens.diff import DiffScreen
+
+        store, name = self.goman.store, self.cluster
+        self.goman.call_blocking(
+            lambda: data.diff_versions(store, name, old, new),
+            lambda lines: self._show_diff(DiffScreen(name, old, new, lines)),
+        )

@@ -1,0 +1,71 @@
+"""The top bar: where goman is pointed (account, profile, bucket, region), a SANDBOX badge
+and whether the last refresh worked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label, Static
+
+from goman.tui.data import Identity
+
+# The app attributes this bar follows (reactives on GomanApp).
+WATCHED = ("identity", "sandbox", "refreshed_at", "reconnecting")
+
+
+def where_text(identity: Identity | None) -> Text:
+    text = Text()
+    if identity is None:
+        text.append("connecting…", style="dim")
+        return text
+    for label, value in (
+        ("account", identity.account_id),
+        ("profile", identity.profile),
+        ("bucket", identity.bucket),
+        ("region", identity.region),
+    ):
+        text.append(f"{label} ", style="dim")
+        text.append(value, style="bold")
+        text.append("  ")
+    return text
+
+
+def connection_text(refreshed_at: datetime | None, reconnecting: bool) -> Text:
+    if reconnecting:
+        text = Text("● reconnecting…", style="bold red")
+        if refreshed_at is not None:
+            text.append(f" last ok {refreshed_at:%H:%M:%S}", style="dim")
+        return text
+    if refreshed_at is None:
+        return Text("○ loading…", style="dim")
+    text = Text("● ", style="green")
+    text.append(f"refreshed {refreshed_at:%H:%M:%S}")
+    return text
+
+
+class StatusHeader(Horizontal):
+    """One line on every screen. It only shows what the app knows; it never raises."""
+
+    def compose(self) -> ComposeResult:
+        yield Label(" goman ", id="brand")
+        yield Static(id="where")
+        yield Label(" SANDBOX ", id="sandbox-badge")
+        yield Static(id="connection")
+
+    def on_mount(self) -> None:
+        for name in WATCHED:
+            self.watch(self.app, name, self._changed, init=False)
+        self._changed()
+
+    def _changed(self, *_: Any) -> None:
+        app = self.app
+        self.query_one("#where", Static).update(where_text(getattr(app, "identity", None)))
+        self.query_one("#sandbox-badge").display = bool(getattr(app, "sandbox", False))
+        reconnecting = bool(getattr(app, "reconnecting", False))
+        connection = self.query_one("#connection", Static)
+        connection.set_class(reconnecting, "-reconnecting")
+        connection.update(connection_text(getattr(app, "refreshed_at", None), reconnecting))
