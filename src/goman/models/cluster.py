@@ -140,7 +140,12 @@ class ClusterDoc(Document):
 
     @property
     def nodes_ready(self) -> int:
-        return sum(1 for n in self.status.nodes if n.phase == "ready")
+        """Ready nodes among those the spec wants (an agent being removed does not count)."""
+        return sum(
+            1
+            for n in self.status.nodes
+            if n.phase == "ready" and (n.role == "server" or n.index < self.spec.workers)
+        )
 
 
 class ClusterSummary(Part):

@@ -1,0 +1,296 @@
+"""`goman cluster ...`: create, list, get, scale, delete, kubeconfig."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from goman.cli.context import App, pass_app
+from goman.cli.output import emit, kv, output_option, table
+
+if TYPE_CHECKING:
+    from goman.models.job import Job
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh]?)$")
+
+
+def parse_duration(text: str) -> float:
+    found = _DURATION.match(text.strip().lower())
+    if not found or float(found.group(1)) <= 0:
+        raise click.BadParameter(f"{text!r} is not a duration: use e.g. 90s, 15m or 1h.")
+    return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[found.group(2)]
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    return None if value is None else parse_duration(value)
+
+
+@click.group()
+def cluster() -> None:
+    """Create, list, scale and delete K3s clusters."""
+
+
+def run_in_foreground(app: App, job: Job, *, verb: str) -> None:
+    """Run the job here with live progress; exit 0 when it succeeds, 1 otherwise."""
+    from goman.cli.progress import Progress
+    from goman.jobs.worker import Worker
+
+    progress = Progress()
+    click.echo(f"{verb} {job.cluster}: job {job.id} (Ctrl-C leaves it resumable)", err=True)
+    try:
+        done = Worker(app.store, on_progress=progress).run(job.id)
+    except KeyboardInterrupt:
+        progress.done()
+        click.echo(
+            f"\nInterrupted. Job {job.id} is saved and will resume where it stopped: run "
+            "`goman worker --once` (or leave `goman worker` running); follow it with "
+            f"`goman jobs show {job.id}`.",
+            err=True,
+        )
+        raise click.exceptions.Exit(130) from None
+    progress.done()
+    if done.status == "succeeded":
+        click.echo(f"{job.cluster}: {job.type} done.", err=True)
+        return
+    reason = done.error or done.status
+    click.echo(
+        click.style("error: ", fg="red", bold=True) + f"{job.type} {done.status}: {reason}",
+        err=True,
+    )
+    if done.status == "cancelled":
+        raise click.exceptions.Exit(1)
+    hint = f"See `goman cluster get {job.cluster}` and `goman jobs show {job.id}`; " + (
+        f"`goman cluster delete {job.cluster}` removes what was made."
+        if job.type != "delete"
+        else f"run `goman cluster delete {job.cluster}` again."
+    )
+    click.echo(click.style("  fix: ", fg="yellow") + hint, err=True)
+    raise click.exceptions.Exit(1)
+
+
+def _enqueued(job: Job, detach: bool, app: App, verb: str) -> None:
+    if detach:
+        click.echo(job.id)
+        click.echo(
+            f"Queued job {job.id}; run it with `goman worker` and follow it with "
+            f"`goman jobs show {job.id}`.",
+            err=True,
+        )
+        return
+    run_in_foreground(app, job, verb=verb)
+
+
+@cluster.command()
+@click.argument("name")
+@click.option("--mode", type=click.Choice(["dev", "ha"]), help="dev: 1 server; ha: 3 servers.")
+@click.option("--workers", type=click.IntRange(0, 100), help="Number of agent nodes.")
+@click.option("--instance-type", help="EC2 instance type, e.g. t3.medium.")
+@click.option("--region", help="AWS region of the cluster, e.g. ap-south-1.")
+@click.option("--k3s-version", help="K3s version, e.g. v1.33.3+k3s1.")
+@click.option(
+    "--api-cidr", "api_cidrs", multiple=True, help="CIDR allowed to reach the API (repeatable)."
+)
+@click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
+@click.option(
+    "--timeout",
+    callback=_duration,
+    help="How long the nodes may take to report ready (e.g. 15m). [default: 15m]",
+)
+@pass_app
+def create(
+    app: App,
+    name: str,
+    mode: str | None,
+    workers: int | None,
+    instance_type: str | None,
+    region: str | None,
+    k3s_version: str | None,
+    api_cidrs: tuple[str, ...],
+    detach: bool,
+    timeout: float | None,
+) -> None:
+    """Create cluster NAME (defaults come from `goman config`), and wait until it runs."""
+    from goman.clusters.service import create_cluster
+
+    job = create_cluster(
+        app.store,
+        name,
+        mode=mode,
+        workers=workers,
+        instance_type=instance_type,
+        region=region,
+        k3s_version=k3s_version,
+        api_cidrs=list(api_cidrs) or None,
+        ready_timeout=timeout,
+    )
+    _enqueued(job, detach, app, "Creating")
+
+
+@cluster.command("list")
+@output_option()
+@pass_app
+def list_(app: App, fmt: str) -> None:
+    """List the clusters of this profile (from the index: one request)."""
+    from goman.clusters.service import list_clusters
+    from goman.clusters.views import summary_view
+
+    rows = [summary_view(s) for s in list_clusters(app.store)]
+    if fmt == "table" and not rows:
+        click.echo("No clusters yet. Create one with `goman cluster create NAME`.", err=True)
+        return
+    emit(
+        rows,
+        fmt,
+        rows=lambda data: [
+            [
+                r["name"],
+                r["mode"],
+                r["region"],
+                r["phase"],
+                f"{r['nodes_ready']}/{r['nodes_total']}",
+                r["endpoint"],
+                None if r["cost_per_hour"] is None else f"${r['cost_per_hour']:.3f}",
+                r["created_at"],
+            ]
+            for r in data
+        ],
+        headers=["name", "mode", "region", "phase", "ready", "endpoint", "cost/h", "created"],
+    )
+
+
+@cluster.command()
+@click.argument("name")
+@output_option()
+@pass_app
+def get(app: App, name: str, fmt: str) -> None:
+    """Show one cluster: spec, phase, nodes and its job."""
+    from goman.clusters.service import get_cluster
+    from goman.clusters.views import cluster_view
+
+    view = cluster_view(get_cluster(app.store, name))
+
+    def text(v: dict[str, Any]) -> str:
+        head = kv(
+            [
+                ("Name", v["name"]),
+                ("Mode", v["mode"]),
+                ("Region", v["region"]),
+                ("Phase", v["phase"]),
+                ("Workers", v["workers"]),
+                ("Endpoint", v["endpoint"]),
+                ("Job", v["job"]),
+                ("Message", v["message"]),
+            ]
+        )
+        if not v["nodes"]:
+            return head
+        nodes = table(
+            [
+                [
+                    n["name"],
+                    n["role"],
+                    n["instance_id"],
+                    n["az"],
+                    n["state"],
+                    n["private_ip"],
+                    n["public_ip"],
+                    n["phase"],
+                ]
+                for n in v["nodes"]
+            ],
+            ["node", "role", "instance", "az", "state", "private ip", "public ip", "phase"],
+        )
+        return head + "\n\n" + nodes
+
+    emit(view, fmt, text=text)
+
+
+@cluster.command()
+@click.argument("name")
+@click.option("--workers", type=click.IntRange(0, 100), required=True, help="Agents wanted.")
+@click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
+@click.option("--timeout", callback=_duration, help="How long new nodes may take (e.g. 15m).")
+@pass_app
+def scale(app: App, name: str, workers: int, detach: bool, timeout: float | None) -> None:
+    """Change the number of agents of NAME (scale-down removes the highest-numbered)."""
+    from goman.clusters.service import scale_cluster
+
+    job = scale_cluster(app.store, name, workers, ready_timeout=timeout)
+    _enqueued(job, detach, app, "Scaling")
+
+
+@cluster.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
+@pass_app
+def delete(app: App, name: str, yes: bool, detach: bool) -> None:
+    """Delete NAME and every AWS resource it has (verified)."""
+    from goman.clusters.service import delete_cluster, get_cluster
+    from goman.clusters.state import valid_name
+
+    valid_name(name)
+    if not yes:
+        from goman.aws.errors import NotFoundError
+
+        try:
+            get_cluster(app.store, name)
+        except NotFoundError:
+            click.echo(f"Cluster {name!r} does not exist: nothing to delete.", err=True)
+            return
+        typed = click.prompt(
+            f"This deletes cluster {name!r} and all its instances. Type its name to confirm",
+            default="",
+            show_default=False,
+            err=True,
+        )
+        if typed.strip() != name:
+            click.echo("Not deleted: the name did not match.", err=True)
+            raise click.exceptions.Exit(1)
+    job = delete_cluster(app.store, name)
+    if job is None:
+        click.echo(f"Cluster {name!r} does not exist: nothing to delete.", err=True)
+        return
+    _enqueued(job, detach, app, "Deleting")
+
+
+@cluster.command()
+@click.argument("name")
+@click.option(
+    "--file", "path", type=click.Path(dir_okay=False), help="Write the kubeconfig to PATH (0600)."
+)
+@click.option("--merge", is_flag=True, help="Merge into $KUBECONFIG or ~/.kube/config.")
+@click.option("--context", help="Context name. [default: goman-{profile}-{name}]")
+@pass_app
+def kubeconfig(app: App, name: str, path: str | None, merge: bool, context: str | None) -> None:
+    """Print, write or merge the admin kubeconfig of NAME."""
+    from pathlib import Path
+
+    from goman.aws.errors import UsageError
+    from goman.cli.output import to_yaml
+    from goman.clusters.service import default_context, kubeconfig_for
+    from goman.provision.kubeconfig import (
+        default_kubeconfig_path,
+        merge_kubeconfig,
+        write_kubeconfig,
+    )
+
+    if path and merge:
+        raise UsageError("Use either --file or --merge, not both.")
+    ctx_name = context or default_context(app.store, name)
+    data = kubeconfig_for(app.store, name, ctx_name)
+    if path:
+        write_kubeconfig(Path(path), data)
+        click.echo(f"Wrote {path} (context {ctx_name}).", err=True)
+    elif merge:
+        target = default_kubeconfig_path()
+        merge_kubeconfig(target, data)
+        click.echo(
+            f"Merged context {ctx_name} into {target} and made it current; "
+            "try `kubectl get nodes`.",
+            err=True,
+        )
+    else:
+        click.echo(to_yaml(data), nl=False)

@@ -1,0 +1,59 @@
+"""`goman resources list|cleanup`: goman-tagged AWS resources, and orphans."""
+
+from __future__ import annotations
+
+import click
+
+from goman.cli.context import App, pass_app
+from goman.cli.output import emit, output_option
+
+
+@click.group()
+def resources() -> None:
+    """Find goman-tagged AWS resources and orphans."""
+
+
+@resources.command("list")
+@click.option("--region", "regions", multiple=True, help="Region to scan (repeatable).")
+@output_option()
+@pass_app
+def list_(app: App, regions: tuple[str, ...], fmt: str) -> None:
+    """Every resource tagged by this profile: ok, orphaned or missing.
+
+    Scans the regions of the config and of every cluster unless --region is given."""
+    from goman.clusters.resources import list_resources
+
+    rows = [r.view() for r in list_resources(app.store, list(regions) or None)]
+    if fmt == "table" and not rows:
+        click.echo("No goman-tagged resources.", err=True)
+        return
+    emit(
+        rows,
+        fmt,
+        rows=lambda data: [
+            [r["type"], r["id"], r["region"], r["cluster"], r["status"]] for r in data
+        ],
+        headers=["type", "id", "region", "cluster", "status"],
+    )
+
+
+@resources.command()
+@click.option("--orphans", is_flag=True, required=True, help="Remove orphaned resources.")
+@click.option("--region", "regions", multiple=True, help="Region to scan (repeatable).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def cleanup(app: App, orphans: bool, regions: tuple[str, ...], yes: bool) -> None:
+    """Remove resources tagged by goman that no cluster owns."""
+    from goman.clusters.resources import cleanup_orphans, list_resources
+
+    found = [r for r in list_resources(app.store, list(regions) or None) if r.status == "orphaned"]
+    if not found:
+        click.echo("No orphaned resources.", err=True)
+        return
+    for r in found:
+        click.echo(f"  {r.type} {r.id} ({r.region}, cluster {r.cluster or '?'})", err=True)
+    if not yes and not click.confirm(f"Remove these {len(found)} resource(s)?", err=True):
+        click.echo("Nothing removed.", err=True)
+        raise click.exceptions.Exit(1)
+    removed = cleanup_orphans(app.store, found)
+    click.echo(f"Removed {len(removed)} orphaned resource(s).", err=True)
