@@ -84,8 +84,10 @@ def default_server(
 
     `fail_nodes` are fnmatch patterns of node names (e.g. `web-agent-*`) that report
     failed instead of ready."""
+    from goman.sandbox.ec2_gaps import ec2_hook
     from goman.sandbox.nodes import NodeEmulator
 
     server = SandboxServer(port=port)
+    server.app.hooks.append(ec2_hook)
     NodeEmulator(boot_delay=boot_delay, fail_patterns=fail_nodes).attach(server)
     return server.start()
