@@ -108,7 +108,8 @@ def _write(app: App, key: str, value: Any, *, unset: bool) -> None:
     )
 
 
-@config.command(name="set")
+# ignore_unknown_options: a value such as -1 is a value, not an option.
+@config.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @pass_app

@@ -132,7 +132,25 @@ class StateStore:
                 ensure_bucket(self.ctx)
                 self._ensured = True
                 return fn()
+            if (error_code(exc) in {"AccessDenied", "403"} or http_status(exc) == 403) and (
+                not self._ensured
+            ):
+                self._squatting_check()
             raise
+
+    def _squatting_check(self) -> None:
+        """A bucket owned by another account answers 403 to our owner check, like a missing
+        permission does: ensure_bucket tells the two apart (SecurityError if squatted)."""
+        from goman.aws.errors import SecurityError
+        from goman.state.bucket import ensure_bucket
+
+        self._ensured = True
+        try:
+            ensure_bucket(self.ctx)
+        except SecurityError:
+            raise
+        except GomanError:
+            pass  # not squatting: the caller reports the original denial
 
     def _fail(self, exc: BaseException, what: str) -> GomanError:
         return map_error(exc, profile=self.ctx.profile, what=what)
