@@ -29,7 +29,7 @@ def store(aws_env: dict[str, str]) -> StateStore:
 def make_app(store: StateStore) -> Iterator[Callable[..., GomanApp]]:
     apps: list[GomanApp] = []
 
-    def make(**kwargs: Any) -> GomanApp:
+    def make(store: StateStore = store, **kwargs: Any) -> GomanApp:
         kwargs.setdefault("poll_interval", 0.2)
         app = GomanApp(store, **kwargs)
         apps.append(app)

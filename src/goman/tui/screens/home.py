@@ -32,6 +32,7 @@ LOADING = "Reading the cluster index…"
 
 
 class HomeScreen(Screen[None]):
+    AUTO_FOCUS = "#clusters"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "create", "Create"),
         Binding("enter", "open", "Detail"),
@@ -60,7 +61,6 @@ class HomeScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(ClustersTable)
         table.now = self.goman.now
-        self.query_one("#filter", Input).display = False
         if self.goman.index is not None:
             self._show(self.goman.index.clusters.values())
         else:
