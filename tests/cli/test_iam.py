@@ -1,0 +1,137 @@
+"""goman under exactly the seed IAM policy, with the sandbox enforcing IAM.
+
+moto checks IAM policies once `POST /moto-api/reset-auth` gets `0`; `inf` turns the checks
+off again. The sandbox is shared by the whole test session, so the checks are always
+turned off again when a test ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from goman.aws.iam_policy import seed_policy
+from goman.sandbox.server import SandboxServer
+
+Enforce = Callable[[dict[str, Any] | None], dict[str, str]]
+
+
+def _reset_auth(sandbox: SandboxServer, value: bytes) -> None:
+    req = urllib.request.Request(
+        f"{sandbox.endpoint}/moto-api/reset-auth",
+        data=value,
+        method="POST",
+        headers={"Content-Type": "text/plain"},
+    )
+    urllib.request.urlopen(req, timeout=10).read()
+
+
+@pytest.fixture
+def iam_user(sandbox: SandboxServer, aws_env: dict[str, str]) -> Iterator[Enforce]:
+    """Create a user with the given policy, turn IAM checks on, return its credentials."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    made: list[int] = []
+
+    def make(policy: dict[str, Any] | None) -> dict[str, str]:
+        name = f"user{len(made)}"
+        iam.create_user(UserName=name)
+        if policy is not None:
+            iam.put_user_policy(
+                UserName=name, PolicyName="goman", PolicyDocument=json.dumps(policy)
+            )
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        made.append(1)
+        _reset_auth(sandbox, b"0")
+        return {
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        }
+
+    try:
+        yield make
+    finally:
+        _reset_auth(sandbox, b"inf")
+
+
+def test_everything_basic_works_with_only_the_seed_policy(goman: Any, iam_user: Enforce) -> None:
+    env = iam_user(seed_policy())
+    init = goman("init", "-o", "json", env=env)
+    assert init.exit_code == 0, init.output
+    data = init.json()
+    assert data["bucket_created"] is True and data["versioning"] == "Enabled"
+    # Hardening is not in the seed policy: each control is one warning, not a failure.
+    assert data["hardening"]["public_access_block"] is None
+    assert data["hardening"]["encryption"] is None
+    assert data["hardening"]["tls_only_policy"] is None
+    warnings = "\n".join(data["warnings"])
+    for action in (
+        "s3:PutBucketPublicAccessBlock",
+        "s3:PutEncryptionConfiguration",
+        "s3:PutBucketPolicy",
+    ):
+        assert action in warnings
+
+    status = goman("status", "-o", "json", env=env)
+    assert status.exit_code == 0, status.output
+    assert status.json()["account"] == "123456789012"
+    assert set(status.json()["hardening"].values()) == {None}
+
+    assert goman("config", "set", "workers", "3", env=env).exit_code == 0
+    assert goman("config", "get", "workers", env=env).stdout == "3\n"
+    ls = goman("state", "ls", "-o", "json", env=env)
+    assert ls.exit_code == 0 and [r["key"] for r in ls.json()] == ["config.json"]
+
+    history = goman("state", "history", "config.json", env=env)
+    assert history.exit_code == 1
+    assert "s3:ListBucketVersions" in history.stderr and "goman iam-policy" in history.stderr
+    assert "Traceback" not in history.output
+
+    doctor = goman("doctor", "-o", "json", env=env)
+    assert doctor.exit_code == 0, doctor.output
+    checks = {c["name"]: c for c in doctor.json()["checks"]}
+    assert checks["state history"]["status"] == "warn"
+    assert checks["bucket public access block"]["status"] == "warn"
+    assert checks["ec2 permissions"]["status"] == "pass"
+    assert doctor.json()["summary"]["fail"] == 0
+
+
+def test_optional_permissions_enable_history(goman: Any, iam_user: Enforce) -> None:
+    from goman.aws.iam_policy import optional_policy
+
+    policy = seed_policy()
+    policy["Statement"] += optional_policy()["Statement"]
+    env = iam_user(policy)
+    init = goman("init", "-o", "json", env=env)
+    assert init.exit_code == 0, init.output
+    assert init.json()["warnings"] == []
+    assert set(init.json()["hardening"].values()) == {True, "AES256"}
+    history = goman("state", "history", "config.json", "-o", "json", env=env)
+    assert history.exit_code == 0, history.output
+    assert len(history.json()) == 1
+
+
+def test_a_denied_ec2_action_fails_doctor_by_name(goman: Any, iam_user: Enforce) -> None:
+    policy = seed_policy()
+    ec2 = next(s for s in policy["Statement"] if s["Sid"] == "GomanEc2")
+    ec2["Action"].remove("ec2:RunInstances")
+    env = iam_user(policy)
+    assert goman("init", env=env).exit_code == 0
+    doctor = goman("doctor", "-o", "json", env=env)
+    assert doctor.exit_code == 1
+    failed = [c for c in doctor.json()["checks"] if c["status"] == "fail"]
+    assert [c["name"] for c in failed] == ["ec2 ec2:RunInstances"]
+    assert "Grant ec2:RunInstances" in failed[0]["fix"]
+
+
+def test_access_denied_names_the_missing_action(goman: Any, iam_user: Enforce) -> None:
+    env = iam_user(None)
+    res = goman("init", env=env)
+    assert res.exit_code == 1
+    assert "Access denied" in res.stderr and "s3:CreateBucket" in res.stderr
+    assert "goman iam-policy" in res.stderr
+    assert "Traceback" not in res.output
