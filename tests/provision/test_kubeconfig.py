@@ -1,0 +1,161 @@
+"""Kubeconfig renaming, writing and merging; kubectl must accept the result."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from goman.aws.errors import GomanError
+from goman.provision.kubeconfig import (
+    context_kubeconfig,
+    default_kubeconfig_path,
+    merge_kubeconfig,
+    write_kubeconfig,
+)
+from goman.sandbox.nodes import fake_kubeconfig
+
+K3S = fake_kubeconfig("54.1.2.3", "v1.33.3+k3s1")
+
+
+def _names(data: dict[str, Any], section: str) -> list[str]:
+    return [item["name"] for item in data.get(section, [])]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _kubectl_view(path: Path) -> dict[str, Any]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    proc = subprocess.run(
+        [kubectl, "--kubeconfig", str(path), "config", "view", "-o", "yaml"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, Any] = yaml.safe_load(proc.stdout)
+    return out
+
+
+def test_context_renames_cluster_user_and_context() -> None:
+    data = context_kubeconfig(K3S, "goman-team-web")
+    assert _names(data, "clusters") == ["goman-team-web"]
+    assert _names(data, "users") == ["goman-team-web"]
+    assert data["contexts"] == [
+        {
+            "name": "goman-team-web",
+            "context": {"cluster": "goman-team-web", "user": "goman-team-web"},
+        }
+    ]
+    assert data["current-context"] == "goman-team-web"
+    assert data["clusters"][0]["cluster"]["server"] == "https://54.1.2.3:6443"
+    assert "client-key-data" in data["users"][0]["user"]
+
+
+@pytest.mark.parametrize("text", ["{{not yaml", "- a list", "clusters: []\nusers: []\n"])
+def test_context_refuses_what_is_not_a_usable_kubeconfig(text: str) -> None:
+    with pytest.raises(GomanError):
+        context_kubeconfig(text, "x")
+
+
+def test_write_is_private_and_creates_folders(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "web.yaml"
+    data = context_kubeconfig(K3S, "goman-default-web")
+    write_kubeconfig(path, data)
+    assert _mode(path) == 0o600
+    assert yaml.safe_load(path.read_text()) == data
+    assert [p.name for p in path.parent.iterdir()] == ["web.yaml"]  # no temp file left
+    viewed = _kubectl_view(path)
+    assert viewed["current-context"] == "goman-default-web"
+    assert viewed["clusters"][0]["cluster"]["server"] == "https://54.1.2.3:6443"
+
+
+def test_write_replaces_a_loose_file_with_a_private_one(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text("old")
+    path.chmod(0o644)
+    write_kubeconfig(path, context_kubeconfig(K3S, "a"))
+    assert _mode(path) == 0o600
+
+
+def test_merge_keeps_other_entries_and_replaces_same_names(tmp_path: Path) -> None:
+    path = tmp_path / ".kube" / "config"
+    path.parent.mkdir()
+    other = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "prod", "cluster": {"server": "https://prod.example:443"}}],
+        "users": [{"name": "prod-admin", "user": {"token": "abc"}}],
+        "contexts": [{"name": "prod", "context": {"cluster": "prod", "user": "prod-admin"}}],
+        "current-context": "prod",
+        "preferences": {"colors": True},
+    }
+    path.write_text(yaml.safe_dump(other))
+    path.chmod(0o644)
+
+    merge_kubeconfig(path, context_kubeconfig(K3S, "goman-default-web"))
+    stale = fake_kubeconfig("54.9.9.9", "v1.33.3+k3s1")
+    merge_kubeconfig(path, context_kubeconfig(stale, "goman-default-api"), set_current=False)
+    merge_kubeconfig(path, context_kubeconfig(K3S, "goman-default-api"), set_current=False)
+
+    merged = yaml.safe_load(path.read_text())
+    assert _mode(path) == 0o600
+    assert _names(merged, "clusters") == ["prod", "goman-default-web", "goman-default-api"]
+    assert _names(merged, "users") == ["prod-admin", "goman-default-web", "goman-default-api"]
+    assert _names(merged, "contexts") == ["prod", "goman-default-web", "goman-default-api"]
+    assert merged["current-context"] == "goman-default-web"
+    assert merged["preferences"] == {"colors": True}
+    api = next(c for c in merged["clusters"] if c["name"] == "goman-default-api")
+    assert api["cluster"]["server"] == "https://54.1.2.3:6443"
+    assert merged["users"][0] == other["users"][0]
+    viewed = _kubectl_view(path)
+    assert _names(viewed, "contexts") == sorted(_names(merged, "contexts"))
+
+
+def test_merge_into_a_missing_or_empty_file(tmp_path: Path) -> None:
+    missing = tmp_path / "new" / "config"
+    merge_kubeconfig(missing, context_kubeconfig(K3S, "c"), set_current=False)
+    assert yaml.safe_load(missing.read_text())["current-context"] == "c"
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    merge_kubeconfig(empty, context_kubeconfig(K3S, "c"))
+    assert _names(yaml.safe_load(empty.read_text()), "users") == ["c"]
+
+
+def test_merge_never_overwrites_a_broken_file(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text("clusters: {not: a list}\n")
+    with pytest.raises(GomanError) as err:
+        merge_kubeconfig(path, context_kubeconfig(K3S, "c"))
+    assert str(path) in err.value.message
+    assert path.read_text() == "clusters: {not: a list}\n"
+
+
+def test_merge_writes_through_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "kubeconfig"
+    real.parent.mkdir()
+    real.write_text("")
+    link = tmp_path / "config"
+    link.symlink_to(real)
+    merge_kubeconfig(link, context_kubeconfig(K3S, "c"))
+    assert link.is_symlink()
+    assert _names(yaml.safe_load(real.read_text()), "clusters") == ["c"]
+
+
+def test_default_path_follows_kubeconfig_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path}/a:{tmp_path}/b")
+    assert default_kubeconfig_path() == tmp_path / "a"
+    monkeypatch.delenv("KUBECONFIG")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_kubeconfig_path() == tmp_path / ".kube" / "config"
