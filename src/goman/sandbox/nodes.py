@@ -38,8 +38,8 @@ CONTROL_PATH = "/goman-sandbox/nodes"
 GENERATION_HEADER = "x-goman-sandbox-generation"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 TICK = 0.2
-MAX_ATTEMPTS = 4  # per step, like the script's retries (but quicker)
-RETRY_PAUSE = 0.3
+MAX_ATTEMPTS = 3  # per step, like the script's retries (but quicker)
+RETRY_PAUSE = 0.25
 
 Environ = dict[str, Any]
 
