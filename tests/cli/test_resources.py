@@ -1,0 +1,64 @@
+"""`goman resources`: every goman-tagged resource, orphans found and cleaned, gaps shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.cli.cluster_helpers import goman_tagged, live_instances, tag
+
+FIELDS = {"type", "id", "region", "cluster", "profile", "status"}
+
+
+def _plant_orphan(ec2: Any) -> str:
+    image = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    tags = [
+        {"Key": "goman:cluster", "Value": "ghost"},
+        {"Key": "goman:cluster-id", "Value": "0123456789abcdef01234567"},
+        {"Key": "goman:profile", "Value": "default"},
+        {"Key": "goman:node", "Value": "ghost-server-0"},
+    ]
+    made = ec2.run_instances(
+        ImageId=image,
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )
+    return str(made["Instances"][0]["InstanceId"])
+
+
+def test_orphans_are_reported_and_cleaned_and_owned_ones_kept(goman: Any, ec2: Any) -> None:
+    assert goman("cluster", "create", "owned", "--timeout", "60s").exit_code == 0
+    orphan = _plant_orphan(ec2)
+    rows = goman("resources", "list", "-o", "json").json()
+    assert all(set(r) == FIELDS for r in rows)
+    by_id = {r["id"]: r for r in rows}
+    assert by_id[orphan]["status"] == "orphaned" and by_id[orphan]["cluster"] == "ghost"
+    owned = [r for r in rows if r["cluster"] == "owned"]
+    assert {r["type"] for r in owned} >= {"instance", "security-group", "elastic-ip"}
+    assert {r["status"] for r in owned} == {"ok"}
+
+    refused = goman("resources", "cleanup", "--orphans", input="n\n")
+    assert refused.exit_code == 1
+    assert orphan in {i["InstanceId"] for i in live_instances(ec2)}
+    cleaned = goman("resources", "cleanup", "--orphans", "--yes")
+    assert cleaned.exit_code == 0, cleaned.output
+    assert orphan not in {i["InstanceId"] for i in live_instances(ec2)}
+    assert [tag(i, "goman:cluster") for i in live_instances(ec2)] == ["owned"]
+    assert goman("resources", "cleanup", "--orphans", "--yes").exit_code == 0
+
+    assert goman("cluster", "delete", "owned", "--yes").exit_code == 0
+    assert goman_tagged(ec2) == []
+    assert goman("resources", "list", "-o", "json").json() == []
+
+
+def test_an_instance_removed_behind_goman_s_back_is_missing(goman: Any, ec2: Any) -> None:
+    assert goman("cluster", "create", "hurt", "--timeout", "60s").exit_code == 0
+    server = live_instances(ec2)[0]["InstanceId"]
+    ec2.terminate_instances(InstanceIds=[server])
+    rows = goman("resources", "list", "-o", "json").json()
+    assert {"type": "instance", "id": server, "status": "missing"}.items() <= next(
+        r for r in rows if r["id"] == server
+    ).items()
+    assert goman("cluster", "delete", "hurt", "--yes").exit_code == 0
+    assert goman_tagged(ec2) == []
