@@ -222,3 +222,21 @@ def test_iam_policy_optional_is_a_separate_document(goman: Any) -> None:
     explain = goman("iam-policy", "--explain")
     assert "s3:ListBucketVersions" in explain.stdout and "state history" in explain.stdout
     assert "--optional" in goman("iam-policy", "--help").stdout
+
+
+def test_help_and_iam_policy_import_no_aws_sdk() -> None:
+    """`--help` of these commands and `iam-policy` stay as cheap as Click itself."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from goman.cli.main import cli\n"
+        "for args in (['state', '--help'], ['config', '--help'], ['doctor', '--help'],\n"
+        "             ['state', 'migrate', '--help'], ['iam-policy'], ['iam-policy', '--optional']):\n"
+        "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
+        "print(sorted(m for m in ('boto3', 'botocore', 'pydantic', 'textual') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
