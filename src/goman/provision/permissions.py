@@ -36,7 +36,11 @@ def _probes(ec2: Any) -> list[tuple[str, Callable[[], Any]]]:
     return [
         ("ec2:DescribeImages", lambda: ec2.describe_images(DryRun=True, ImageIds=[_FAKE_AMI])),
         ("ec2:DescribeInstances", lambda: ec2.describe_instances(DryRun=True)),
-        ("ec2:DescribeInstanceTypes", lambda: ec2.describe_instance_types(DryRun=True)),
+        (
+            "ec2:DescribeInstanceTypes",
+            # One type: a caller (or emulator) that ignores DryRun gets a small answer.
+            lambda: ec2.describe_instance_types(DryRun=True, InstanceTypes=["t3.micro"]),
+        ),
         ("ec2:DescribeAvailabilityZones", lambda: ec2.describe_availability_zones(DryRun=True)),
         ("ec2:DescribeVpcs", lambda: ec2.describe_vpcs(DryRun=True)),
         ("ec2:DescribeSubnets", lambda: ec2.describe_subnets(DryRun=True)),
