@@ -168,3 +168,13 @@ def test_migrate_needs_yes_without_a_terminal(goman: Any, s3: Any, seed_state: P
 def test_migrate_refuses_a_folder_that_is_not_state(goman: Any, tmp_path: Path) -> None:
     res = goman("state", "migrate", "--from", str(tmp_path), "--yes")
     assert res.exit_code == 2 and "does not look like goman state" in res.stderr
+
+
+def test_reindex_after_migration_rebuilds_the_index(goman: Any, s3: Any, seed_state: Path) -> None:
+    (seed_state / "default" / "clusters" / "clusters.json").unlink()
+    assert goman("state", "migrate", "--from", str(seed_state), "--yes").exit_code == 0
+    res = goman("state", "reindex", "-o", "json")
+    assert res.exit_code == 0, res.output
+    assert res.json() == {"clusters": ["web"]}
+    index = _remote(s3)["state/default/clusters/clusters.json"]
+    assert list(index["clusters"]) == ["web"]
