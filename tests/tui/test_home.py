@@ -20,7 +20,7 @@ async def test_empty_state_tells_a_new_user_what_to_press(make_app: Any) -> None
         assert app.sandbox, "a loopback endpoint is the sandbox"
         header = text_of(app, "#where")
         assert "goman-123456789012" in header and "profile default" in header
-        assert "refreshed" in text_of(app, "#connection")
+        assert "synced" in text_of(app, "#connection")
 
 
 async def test_clusters_show_with_phase_nodes_and_job(make_app: Any, store: StateStore) -> None:

@@ -99,7 +99,7 @@ async def test_network_loss_shows_reconnecting_and_recovers(make_app: Any, proxy
     app = make_app(store=store)
     async with app.run_test(size=(120, 35)) as pilot:
         await wait_for(pilot, lambda: app.refreshed_at is not None, what="first refresh")
-        assert "refreshed" in text_of(app, "#connection")
+        assert "synced" in text_of(app, "#connection")
         proxy.up.clear()
         await wait_for(pilot, lambda: app.reconnecting, timeout=30, what="reconnecting")
         assert "reconnecting…" in text_of(app, "#connection")
@@ -110,7 +110,7 @@ async def test_network_loss_shows_reconnecting_and_recovers(make_app: Any, proxy
         await pilot.press("escape")
         proxy.up.set()
         await wait_for(pilot, lambda: not app.reconnecting, timeout=30, what="reconnected")
-        assert "refreshed" in text_of(app, "#connection")
+        assert "synced" in text_of(app, "#connection")
 
 
 async def test_a_dead_endpoint_from_the_start_never_crashes(

@@ -328,7 +328,8 @@ class DetailScreen(Screen[None]):
                 "This is the first version: mark another one with space.", severity="warning"
             )
             return
-        if old.last_modified > new.last_modified:
+        # The list is newest first; S3 times have one-second resolution, positions do not.
+        if self.versions.index(old) < self.versions.index(new):
             old, new = new, old
         from goman.tui.screens.diff import DiffScreen
 

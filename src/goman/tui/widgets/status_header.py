@@ -18,7 +18,8 @@ WATCHED = ("identity", "sandbox", "refreshed_at", "reconnecting")
 
 
 def where_text(identity: Identity | None) -> Text:
-    text = Text()
+    # One line: cut at the end rather than wrap the region out of sight.
+    text = Text(no_wrap=True, overflow="ellipsis")
     if identity is None:
         text.append("connecting…", style="dim")
         return text
@@ -28,9 +29,10 @@ def where_text(identity: Identity | None) -> Text:
         ("bucket", identity.bucket),
         ("region", identity.region),
     ):
+        if text:
+            text.append("  ")
         text.append(f"{label} ", style="dim")
         text.append(value, style="bold")
-        text.append("  ")
     return text
 
 
@@ -43,7 +45,7 @@ def connection_text(refreshed_at: datetime | None, reconnecting: bool) -> Text:
     if refreshed_at is None:
         return Text("○ loading…", style="dim")
     text = Text("● ", style="green")
-    text.append(f"refreshed {refreshed_at:%H:%M:%S}")
+    text.append(f"synced {refreshed_at:%H:%M:%S}")
     return text
 
 
