@@ -161,3 +161,27 @@ async def test_quitting_with_a_job_running_warns(make_app: Any, store: StateStor
         await pilot.press("q", "y")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_a_refused_action_shows_the_clis_message_and_the_screen_keeps_working(
+    make_app: Any, store: StateStore
+) -> None:
+    first = service.create_cluster(store, "busy")
+    app = make_app()
+    async with app.run_test(size=(120, 35)) as pilot:
+        table = app.screen.query_one(ClustersTable)
+        await wait_for(pilot, lambda: "busy" in table.rows, what="busy listed")
+        await pilot.press("s", "backspace", "2", "enter")
+
+        def errors() -> list[str]:
+            return [n.message for n in app._notifications if n.severity == "error"]
+
+        await wait_for(pilot, errors, what="an error notification")
+        # The same two lines the CLI prints for a cluster another job holds.
+        assert f"Cluster 'busy' is busy: create job {first.id} is pending" in errors()[0]
+        assert f"fix: Wait for it (`goman jobs show {first.id}`)" in errors()[0]
+        await pilot.press("j")
+        assert isinstance(app.screen, JobsScreen)
+        jobs = app.screen.query_one("#jobs-table", DataTable)
+        await wait_for(pilot, lambda: jobs.row_count == 1, what="the pending job")
+        assert jobs.get_row_at(0)[0] == first.id
