@@ -46,15 +46,22 @@ def test_two_creates_of_one_name_at_once_exactly_one_wins(fresh_store: Any) -> N
     assert service.get_cluster(stores[0], "twin").status.job_id == wins[0].id
 
 
-def test_list_reads_only_identity_and_the_index(store: StateStore) -> None:
+def test_list_reads_only_identity_and_the_index(store: StateStore, sandbox: Any) -> None:
+    """Counted at the wire (the sandbox sees every request, whichever client sent it)."""
     for name in ("a", "b", "c"):
         service.create_cluster(store, name)
-    ctx = AwsContext.from_flag(None)
-    sent: list[str] = []
-    ctx.session.events.register("before-send", lambda request, **_: sent.append(request.url))
-    rows = service.list_clusters(StateStore(ctx))
+    seen: list[str] = []
+
+    def record(environ: dict[str, Any], start: Any) -> None:
+        seen.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
+
+    sandbox.app.hooks.append(record)
+    try:
+        rows = service.list_clusters(StateStore(AwsContext.from_flag(None)))
+    finally:
+        sandbox.app.hooks.remove(record)
     assert [r.name for r in rows] == ["a", "b", "c"]
-    assert len(sent) == 2, sent
+    assert seen == ["POST /", "GET /goman-123456789012/state/default/clusters/clusters.json"]
 
 
 def test_reindex_rebuilds_the_index_from_the_state_files(store: StateStore) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from goman.aws.constants import DEFAULT_PROFILE, STATE_REGION, bucket_name
 from goman.aws.errors import UsageError, map_error
+from goman.aws.lite import LiteAws
 
 # A profile names one S3 path segment (`state/{profile}/`): keep it boring.
 _PROFILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@-]{0,63}$")
@@ -50,6 +51,7 @@ class AwsContext:
     _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     _account: str | None = None
     _arn: str | None = None
+    _lite: LiteAws | bool | None = False  # False: not resolved yet; None: not available
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -100,7 +102,21 @@ class AwsContext:
                     raise map_error(exc, profile=self.profile) from exc
             return self._clients[key]
 
+    @property
+    def lite(self) -> LiteAws | None:
+        """The standard-library fast path for simple credentials (None otherwise)."""
+        if self._lite is False:
+            from goman.aws.lite import lite_for
+
+            self._lite = lite_for(self.profile, self.explicit_profile)
+        return self._lite if isinstance(self._lite, LiteAws) else None
+
     def _identity(self) -> None:
+        lite = self.lite
+        fast = lite.caller_identity() if lite is not None else None
+        if fast is not None:
+            self._account, self._arn = fast
+            return
         try:
             ident = self.client("sts").get_caller_identity()
         except Exception as exc:

@@ -28,6 +28,7 @@ from goman.aws.errors import (
     http_status,
     map_error,
 )
+from goman.aws.lite import NoSuchKey
 from goman.aws.session import AwsContext
 from goman.models.base import Document
 
@@ -167,6 +168,15 @@ class StateStore:
         }
         if version_id:
             args["VersionId"] = version_id
+        elif (lite := self.ctx.lite) is not None:
+            fast = lite.get_object(self.bucket, key, self.owner)
+            if isinstance(fast, NoSuchKey):
+                raise NotFoundError(
+                    f"{rel} does not exist in s3://{self.bucket}/{self.prefix}",
+                    "List what exists with `goman state ls`.",
+                )
+            if fast is not None:
+                return fast
         try:
             resp = self._call(f"read {rel}", lambda: self.s3.get_object(**args))
         except Exception as exc:
