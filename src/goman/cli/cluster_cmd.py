@@ -133,7 +133,8 @@ def create(
 @pass_app
 def list_(app: App, fmt: str) -> None:
     """List the clusters of this profile (from the index: one request)."""
-    from goman.clusters.service import list_clusters
+    # The index module alone: the mutating use cases are not needed to read it.
+    from goman.clusters.index import list_clusters
     from goman.clusters.views import summary_view
 
     rows = [summary_view(s) for s in list_clusters(app.store)]

@@ -45,6 +45,11 @@ def summary_of(doc: ClusterDoc) -> ClusterSummary:
     )
 
 
+def list_clusters(store: StateStore) -> list[ClusterSummary]:
+    """From the index only (one GET): `goman state reindex` repairs it if it drifted."""
+    return sorted(read_index(store).clusters.values(), key=lambda s: s.name)
+
+
 def read_index(store: StateStore) -> ClusterIndex:
     got = store.get(keys.INDEX, ClusterIndex)
     return got.doc if got else ClusterIndex()

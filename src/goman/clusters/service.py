@@ -16,10 +16,11 @@ from pydantic import ValidationError
 
 from goman.aws.errors import AlreadyExistsError, ConflictError, NotFoundError, UsageError
 from goman.clusters import index
+from goman.clusters.index import list_clusters as list_clusters  # re-exported for the faces
 from goman.clusters.state import find_cluster, load_cluster, update_cluster, valid_name
 from goman.jobs import queue
 from goman.jobs.plan import new_job_id, steps_for
-from goman.models.cluster import ClusterDoc, ClusterSpec, ClusterStatus, ClusterSummary
+from goman.models.cluster import ClusterDoc, ClusterSpec, ClusterStatus
 from goman.models.job import Job, JobType
 from goman.state import keys
 from goman.state.config import load_config
@@ -198,11 +199,6 @@ def delete_cluster(store: StateStore, name: str) -> Job | None:
         return doc
 
     return _start_job(store, name, "delete", mutate, {})
-
-
-def list_clusters(store: StateStore) -> list[ClusterSummary]:
-    """From the index only (one GET): `goman state reindex` repairs it if it drifted."""
-    return sorted(index.read_index(store).clusters.values(), key=lambda s: s.name)
 
 
 def get_cluster(store: StateStore, name: str) -> ClusterDoc:
