@@ -142,10 +142,14 @@ def main() -> None:
         per_minute = total * 60 / args.idle
         ideal = 60 / args.poll
         print(f"idle for {args.idle:.0f}s, polling every {args.poll:g}s, {args.clusters} clusters:")
-        print(f"  {per_minute:.1f} requests/min = {per_minute / ideal:.2f}x the ideal ({ideal:.0f}/min)")
+        print(
+            f"  {per_minute:.1f} requests/min = {per_minute / ideal:.2f}x the ideal ({ideal:.0f}/min)"
+        )
         for what, n in sorted(seen.items()):
             print(f"    {what:<28} {n}")
-        print(f"  (sandbox saw {server.app.request_count - before} requests in that run, start-up included)")
+        print(
+            f"  (sandbox saw {server.app.request_count - before} requests in that run, start-up included)"
+        )
     finally:
         server.stop()
 
