@@ -27,7 +27,7 @@ MAX_ATTEMPTS = 3
 
 def resolve_profile(flag: str | None) -> tuple[str, bool]:
     """The goman profile name and whether it was named explicitly (flag or AWS_PROFILE)."""
-    if flag:
+    if flag is not None:
         name, explicit = flag, True
     elif os.environ.get("AWS_PROFILE"):
         name, explicit = os.environ["AWS_PROFILE"], True

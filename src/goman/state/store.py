@@ -418,7 +418,6 @@ class StateStore:
     def history(self, rel: str) -> list[VersionInfo]:
         """All versions of one key, newest first (needs s3:ListBucketVersions)."""
         key = self.key(rel)
-        out: list[VersionInfo] = []
         try:
             pages = self._call(
                 f"list versions of {rel}",
@@ -436,14 +435,19 @@ class StateStore:
                     "s3:ListBucketVersions", f"list the history of {rel}"
                 ) from exc
             raise self._fail(exc, f"list versions of {rel}") from exc
+        versions: list[VersionInfo] = []
+        markers: list[VersionInfo] = []
         for page in pages:
-            for item in page.get("Versions", []):
-                if item["Key"] == key:
-                    out.append(_version(item, marker=False))
-            for item in page.get("DeleteMarkers", []):
-                if item["Key"] == key:
-                    out.append(_version(item, marker=True))
-        out.sort(key=lambda v: (v.last_modified, v.is_latest), reverse=True)
+            versions += [
+                _version(i, marker=False) for i in page.get("Versions", []) if i["Key"] == key
+            ]
+            markers += [
+                _version(i, marker=True) for i in page.get("DeleteMarkers", []) if i["Key"] == key
+            ]
+        # S3 lists each kind newest first, but LastModified has one-second resolution: keep
+        # S3's own order within each list and only interleave the two by time (the latest
+        # one first on a tie), instead of re-sorting writes made within one second.
+        out = _merge_newest_first(versions, markers)
         return out
 
     def _newest_readable(self, rel: str, model: type[D]) -> str | None:
@@ -482,6 +486,20 @@ def _version(item: dict[str, Any], *, marker: bool) -> VersionInfo:
         is_delete_marker=marker,
         etag=str(item.get("ETag", "")),
     )
+
+
+def _merge_newest_first(a: list[VersionInfo], b: list[VersionInfo]) -> list[VersionInfo]:
+    out: list[VersionInfo] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        x, y = a[i], b[j]
+        if (x.last_modified, x.is_latest) >= (y.last_modified, y.is_latest):
+            out.append(x)
+            i += 1
+        else:
+            out.append(y)
+            j += 1
+    return out + a[i:] + b[j:]
 
 
 def _backoff(attempt: int) -> None:
