@@ -176,6 +176,7 @@ SEED_EC2 = [
     "ec2:DisassociateAddress",
     "ec2:ReleaseAddress",
     "ec2:DescribeVolumes",
+    "ec2:DeleteVolume",
 ]
 
 

@@ -43,6 +43,7 @@ EC2_ACTIONS: tuple[str, ...] = (
     "ec2:DisassociateAddress",
     "ec2:ReleaseAddress",
     "ec2:DescribeVolumes",
+    "ec2:DeleteVolume",
 )
 
 

@@ -123,6 +123,6 @@ def cleanup_orphans(store: StateStore, orphans: list[Resource]) -> list[Resource
                 ec2.delete_security_group(o.id)
         for o in here:
             if o.type == "volume" and o.state == "available":
-                ec2.client.delete_volume(VolumeId=o.id)
+                ec2.delete_volume(o.id)
         removed.extend(here)
     return removed

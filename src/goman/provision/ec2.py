@@ -578,6 +578,19 @@ class Ec2:
                 )
             time.sleep(delay)
 
+    # -- volumes ------------------------------------------------------------------------
+
+    def delete_volume(self, volume_id: str) -> None:
+        """Delete a detached (available) volume; one that is already gone is fine.
+
+        Root volumes go with their instance; this is for one left behind."""
+        try:
+            self.client.delete_volume(VolumeId=volume_id)
+        except Exception as exc:
+            if error_code(exc) == "InvalidVolume.NotFound":
+                return
+            raise self._fail(exc, f"delete volume {volume_id}") from exc
+
     # -- Elastic IP ---------------------------------------------------------------------
 
     def _addresses(self, **kwargs: Any) -> list[dict[str, Any]]:

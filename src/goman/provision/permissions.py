@@ -21,6 +21,7 @@ _FAKE_INSTANCE = "i-0123456789abcdef0"
 _FAKE_ALLOC = "eipalloc-0123456789abcdef0"
 _FAKE_ASSOC = "eipassoc-0123456789abcdef0"
 _FAKE_AMI = "ami-0123456789abcdef0"
+_FAKE_VOLUME = "vol-0123456789abcdef0"
 _RULE = [
     {"IpProtocol": "tcp", "FromPort": 6443, "ToPort": 6443, "IpRanges": [{"CidrIp": "10.0.0.0/32"}]}
 ]
@@ -93,6 +94,7 @@ def _probes(ec2: Any) -> list[tuple[str, Callable[[], Any]]]:
         ),
         ("ec2:ReleaseAddress", lambda: ec2.release_address(DryRun=True, AllocationId=_FAKE_ALLOC)),
         ("ec2:DescribeVolumes", lambda: ec2.describe_volumes(DryRun=True)),
+        ("ec2:DeleteVolume", lambda: ec2.delete_volume(DryRun=True, VolumeId=_FAKE_VOLUME)),
     ]
 
 
