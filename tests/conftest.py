@@ -136,3 +136,21 @@ def ec2(aws_env: dict[str, str]) -> Any:
     import boto3
 
     return boto3.client("ec2", region_name="ap-south-1")
+
+
+@pytest.fixture
+def store(aws_env: dict[str, str]) -> Any:
+    """The state store of the default profile on the sandbox, as goman builds it."""
+    from goman.aws.session import AwsContext
+    from goman.state.store import StateStore
+
+    return StateStore(AwsContext.from_flag(None))
+
+
+@pytest.fixture
+def fresh_store(aws_env: dict[str, str]) -> Any:
+    """A new store (own session and clients) per call, like another process would have."""
+    from goman.aws.session import AwsContext
+    from goman.state.store import StateStore
+
+    return lambda: StateStore(AwsContext.from_flag(None))

@@ -11,18 +11,12 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from goman.aws.session import AwsContext
 from goman.models.cluster import ClusterDoc, ClusterIndex, ClusterSpec, ClusterStatus, NodeStatus
 from goman.state import keys
 from goman.state.store import StateStore
 from goman.tui.app import GomanApp
 
 FROZEN = datetime(2025, 7, 1, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(aws_env: dict[str, str]) -> StateStore:
-    return StateStore(AwsContext.from_flag(None))
 
 
 @pytest.fixture

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from goman.models.base import Document, Part, utcnow
 from goman.models.config import (
     DEFAULT_K3S_VERSION,
-    INSTANCE_TYPE_RE,
-    K3S_VERSION_RE,
-    REGION_RE,
-    check_cidr,
+    ApiCidrs,
+    InstanceType,
+    K3sVersion,
+    Region,
 )
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
@@ -43,46 +43,19 @@ def check_name(value: str) -> str:
     return value
 
 
+ClusterName = Annotated[str, AfterValidator(check_name)]
+
+
 class ClusterSpec(Part):
     """What the user asked for (desired state)."""
 
-    name: str
+    name: ClusterName
     mode: Mode = "dev"
     workers: int = Field(default=0, ge=0, le=100)
-    instance_type: str = "t3.medium"
-    region: str = "ap-south-1"
-    k3s_version: str = DEFAULT_K3S_VERSION
-    api_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
-
-    _name = field_validator("name")(classmethod(lambda cls, v: check_name(v)))
-
-    @field_validator("instance_type")
-    @classmethod
-    def _itype(cls, value: str) -> str:
-        if not INSTANCE_TYPE_RE.match(value):
-            raise ValueError(f"{value!r} is not an EC2 instance type (e.g. t3.medium)")
-        return value
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not REGION_RE.match(value):
-            raise ValueError(f"{value!r} is not an AWS region name (e.g. ap-south-1)")
-        return value
-
-    @field_validator("k3s_version")
-    @classmethod
-    def _k3s(cls, value: str) -> str:
-        if not K3S_VERSION_RE.match(value):
-            raise ValueError(f"{value!r} is not a K3s version (e.g. {DEFAULT_K3S_VERSION})")
-        return value
-
-    @field_validator("api_cidrs")
-    @classmethod
-    def _cidrs(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one CIDR is needed to reach the Kubernetes API")
-        return [check_cidr(v) for v in value]
+    instance_type: InstanceType = "t3.medium"
+    region: Region = "ap-south-1"
+    k3s_version: K3sVersion = DEFAULT_K3S_VERSION
+    api_cidrs: ApiCidrs = Field(default_factory=lambda: ["0.0.0.0/0"])
 
     @property
     def servers(self) -> int:

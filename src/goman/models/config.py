@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from goman.models.base import Document
 
@@ -27,51 +27,45 @@ def check_cidr(value: str) -> str:
         raise ValueError(f"{value!r} is not a valid CIDR block ({exc})") from None
 
 
+def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _cidrs(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("at least one CIDR is needed to reach the Kubernetes API")
+    return [check_cidr(v) for v in value]
+
+
+# Field types shared by config.json and the cluster spec, so both refuse the same values.
+Region = Annotated[str, _matching(REGION_RE, "an AWS region name (e.g. ap-south-1)")]
+InstanceType = Annotated[str, _matching(INSTANCE_TYPE_RE, "an EC2 instance type (e.g. t3.medium)")]
+K3sVersion = Annotated[
+    str, _matching(K3S_VERSION_RE, f"a K3s version (e.g. {DEFAULT_K3S_VERSION})")
+]
+ApiCidrs = Annotated[list[str], AfterValidator(_cidrs)]
+KmsKeyId = Annotated[str, _matching(KMS_RE, "a KMS key id, key ARN or alias")]
+
+
+def _default_cidrs() -> list[str]:
+    return ["0.0.0.0/0"]
+
+
 class AppConfig(Document):
-    region: str = "ap-south-1"
-    instance_type: str = "t3.medium"
-    k3s_version: str = DEFAULT_K3S_VERSION
+    region: Region = "ap-south-1"
+    instance_type: InstanceType = "t3.medium"
+    k3s_version: K3sVersion = DEFAULT_K3S_VERSION
     mode: Literal["dev", "ha"] = "dev"
     workers: int = Field(default=0, ge=0, le=100)
-    api_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
-    kms_key_id: str | None = None
+    api_cidrs: ApiCidrs = Field(default_factory=_default_cidrs)
+    kms_key_id: KmsKeyId | None = None
     job_lease_seconds: int = Field(default=60, ge=10, le=3600)
     job_retention_days: int = Field(default=30, ge=1, le=3650)
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not REGION_RE.match(value):
-            raise ValueError(f"{value!r} is not an AWS region name (e.g. ap-south-1)")
-        return value
-
-    @field_validator("instance_type")
-    @classmethod
-    def _itype(cls, value: str) -> str:
-        if not INSTANCE_TYPE_RE.match(value):
-            raise ValueError(f"{value!r} is not an EC2 instance type (e.g. t3.medium)")
-        return value
-
-    @field_validator("k3s_version")
-    @classmethod
-    def _k3s(cls, value: str) -> str:
-        if not K3S_VERSION_RE.match(value):
-            raise ValueError(f"{value!r} is not a K3s version (e.g. {DEFAULT_K3S_VERSION})")
-        return value
-
-    @field_validator("api_cidrs")
-    @classmethod
-    def _cidrs(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one CIDR is needed to reach the Kubernetes API")
-        return [check_cidr(v) for v in value]
-
-    @field_validator("kms_key_id")
-    @classmethod
-    def _kms(cls, value: str | None) -> str | None:
-        if value is not None and not KMS_RE.match(value):
-            raise ValueError(f"{value!r} is not a KMS key id, key ARN or alias")
-        return value
 
 
 CONFIG_KEYS: tuple[str, ...] = tuple(
