@@ -1,4 +1,4 @@
-"""`goman cluster ...`: create, list, get, scale, delete, kubeconfig."""
+"""`goman cluster ...`: create, list, get, scale, retry, delete, kubeconfig."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.group()
 def cluster() -> None:
-    """Create, list, scale and delete K3s clusters."""
+    """Create, list, scale, retry and delete K3s clusters."""
 
 
 def run_in_foreground(app: App, job: Job, *, verb: str) -> None:
@@ -62,6 +62,7 @@ def run_in_foreground(app: App, job: Job, *, verb: str) -> None:
     if done.status == "cancelled":
         raise click.exceptions.Exit(1)
     hint = f"See `goman cluster get {job.cluster}` and `goman jobs show {job.id}`; " + (
+        f"`goman cluster retry {job.cluster}` tries again (replacing nodes that failed), "
         f"`goman cluster delete {job.cluster}` removes what was made."
         if job.type != "delete"
         else f"run `goman cluster delete {job.cluster}` again."
@@ -220,6 +221,27 @@ def scale(app: App, name: str, workers: int, detach: bool, timeout: float | None
 
     job = scale_cluster(app.store, name, workers, ready_timeout=timeout)
     _enqueued(job, detach, app, "Scaling")
+
+
+@cluster.command()
+@click.argument("name")
+@click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
+@click.option(
+    "--timeout",
+    callback=_duration,
+    help="How long the nodes may take to report ready (e.g. 15m). [default: the failed job's]",
+)
+@pass_app
+def retry(app: App, name: str, detach: bool, timeout: float | None) -> None:
+    """Run a Failed create or scale of NAME again, replacing the nodes that failed."""
+    from goman.clusters.service import retry_cluster
+
+    job = retry_cluster(app.store, name, ready_timeout=timeout)
+    replace = job.params.get("replace") or []
+    if replace:
+        nodes = ", ".join(f"{p['node']} ({p['instance_id']})" for p in replace)
+        click.echo(f"Replacing failed node(s): {nodes}.", err=True)
+    _enqueued(job, detach, app, f"Retrying the {job.type} of")
 
 
 @cluster.command()

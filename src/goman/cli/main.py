@@ -20,7 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "iam-policy": ("goman.cli.admin:iam_policy", "Print the IAM policy goman needs."),
     "config": ("goman.cli.config_cmd:config", "Show and change the profile's configuration."),
     "state": ("goman.cli.state_cmd:state", "Inspect, diff, restore and migrate state documents."),
-    "cluster": ("goman.cli.cluster_cmd:cluster", "Create, list, scale and delete K3s clusters."),
+    "cluster": (
+        "goman.cli.cluster_cmd:cluster",
+        "Create, list, scale, retry and delete K3s clusters.",
+    ),
     "jobs": ("goman.cli.jobs_cmd:jobs", "List, show and cancel background jobs."),
     "worker": ("goman.cli.jobs_cmd:worker", "Run queued jobs (headless worker)."),
     "resources": (

@@ -95,14 +95,22 @@ def create_cluster(
     return job
 
 
-def _job(job_id: str, job_type: JobType, doc: ClusterDoc, by: str, params: dict[str, Any]) -> Job:
+def _job(
+    job_id: str,
+    job_type: JobType,
+    doc: ClusterDoc,
+    by: str,
+    params: dict[str, Any],
+    *,
+    retry: bool = False,
+) -> Job:
     return Job(
         id=job_id,
         type=job_type,
         cluster=doc.name,
         cluster_id=doc.cluster_id,
         params=params,
-        steps=steps_for(job_type),
+        steps=steps_for(job_type, retry=retry),
         created_by=by,
     )
 
@@ -130,6 +138,8 @@ def _start_job(
     job_type: JobType,
     mutate: Callable[[ClusterDoc], ClusterDoc],
     params: dict[str, Any],
+    *,
+    retry: bool = False,
 ) -> Job | None:
     """Take the cluster's job slot by CAS and enqueue the job. None if the cluster is gone."""
     for _ in range(5):
@@ -154,7 +164,9 @@ def _start_job(
             return None
         if lost:
             continue  # someone took the slot between the check and the write: look again
-        return queue.enqueue(store, _job(job_id, job_type, doc, store.ctx.caller_arn, params))
+        return queue.enqueue(
+            store, _job(job_id, job_type, doc, store.ctx.caller_arn, params, retry=retry)
+        )
     raise ConflictError(
         f"Cluster {name!r} keeps changing under this command.", "Try again in a moment."
     )
@@ -184,6 +196,78 @@ def scale_cluster(
         return doc
 
     job = _start_job(store, name, "scale", mutate, params)
+    if job is None:
+        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
+    return job
+
+
+def replacement_plan(doc: ClusterDoc) -> list[dict[str, str]]:
+    """The nodes a retry replaces: those whose bootstrap reported `failed`.
+
+    If server-0 failed, every node goes: the others were told to join the old server-0's
+    private address, which the new server-0 will not have. Nodes that merely did not report
+    in time are kept; the retry waits for them again."""
+    failed = {n.name for n in doc.status.nodes if n.phase == "failed"}
+    server0 = f"{doc.name}-server-0"
+    chosen = [
+        n for n in doc.status.nodes if n.instance_id and (n.name in failed or server0 in failed)
+    ]
+    return [{"node": n.name, "instance_id": str(n.instance_id)} for n in chosen]
+
+
+def retry_cluster(store: StateStore, name: str, *, ready_timeout: float | None = None) -> Job:
+    """Queue another run of a Failed cluster's create or scale, replacing failed nodes.
+
+    The job has the failed job's type and steps, preceded by `replace-failed`; which nodes
+    (and which of their instances) it replaces is fixed here, in the job's params."""
+    valid_name(name)
+    if ready_timeout is not None and ready_timeout <= 0:
+        raise UsageError("The timeout must be positive.", "Example: --timeout 15m")
+    current = load_cluster(store, name)
+    if current.status.phase != "Failed":
+        raise UsageError(
+            f"Cluster {name!r} is {current.status.phase}; only a Failed cluster can be retried.",
+            f"See it with `goman cluster get {name}`.",
+        )
+    last_id = current.status.last_job_id
+    got = store.get(keys.job(last_id), Job) if last_id else None
+    if got is None:
+        raise UsageError(
+            f"Cluster {name!r} is Failed, but its last job"
+            + (f" ({last_id})" if last_id else "")
+            + " is no longer recorded, so there is nothing to retry.",
+            f"Delete it with `goman cluster delete {name}` and create it again.",
+        )
+    failed_job = got.doc
+    if failed_job.type == "delete":
+        raise UsageError(
+            f"Cluster {name!r} failed while being deleted; a delete is not retried this way.",
+            f"Run `goman cluster delete {name}` again: it removes what is left and verifies.",
+        )
+    job_type: JobType = failed_job.type
+    params: dict[str, Any] = {"retry_of": failed_job.id}
+    timeout = ready_timeout or failed_job.params.get("ready_timeout")
+    if timeout is not None:
+        params["ready_timeout"] = timeout
+
+    def mutate(doc: ClusterDoc) -> ClusterDoc:
+        if doc.status.phase != "Failed":
+            raise UsageError(
+                f"Cluster {name!r} is {doc.status.phase}; only a Failed cluster can be retried.",
+                f"See it with `goman cluster get {name}`.",
+            )
+        # Decided on the very version of the document that takes the job slot.
+        params["replace"] = replacement_plan(doc)
+        if job_type == "scale":
+            params["workers"] = doc.spec.workers
+        replacing = ", ".join(p["node"] for p in params["replace"])
+        doc.status.phase = "Provisioning" if job_type == "create" else "Scaling"
+        doc.status.message = "Retry queued" + (
+            f": {replacing} will be replaced." if replacing else "."
+        )
+        return doc
+
+    job = _start_job(store, name, job_type, mutate, params, retry=True)
     if job is None:
         raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
     return job

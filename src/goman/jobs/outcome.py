@@ -22,10 +22,9 @@ def failed(doc: ClusterDoc, job: Job, reason: str) -> ClusterDoc:
     fix = (
         f"run `goman cluster delete {doc.name}` again"
         if job.type == "delete"
-        else f"inspect it with `goman jobs show {job.id}`, then delete it with "
-        f"`goman cluster delete {doc.name}`"
-        if job.type == "create"
-        else f"inspect it with `goman jobs show {job.id}`; scale again or delete the cluster"
+        else f"inspect it with `goman jobs show {job.id}`, then retry it with "
+        f"`goman cluster retry {doc.name}` (nodes that failed are replaced) or delete it "
+        f"with `goman cluster delete {doc.name}`"
     )
     doc.status.message = f"{what} failed: {reason}. To go on: {fix}."
     return release(doc, job)

@@ -32,6 +32,11 @@ DELETE_STEPS: tuple[str, ...] = (
     "remove-state",
 )
 
+# A retry of a Failed create or scale runs this first, then that job type's own steps.
+# It removes exactly the instances the retry command chose (nodes that reported `failed`),
+# so the launch steps that follow start new ones; every other node is found and kept.
+REPLACE_FAILED = "replace-failed"
+
 STEPS: dict[JobType, tuple[str, ...]] = {
     "create": CREATE_STEPS,
     "scale": SCALE_STEPS,
@@ -39,8 +44,9 @@ STEPS: dict[JobType, tuple[str, ...]] = {
 }
 
 
-def steps_for(job_type: JobType) -> list[Step]:
-    return [Step(name=name) for name in STEPS[job_type]]
+def steps_for(job_type: JobType, *, retry: bool = False) -> list[Step]:
+    names = ((REPLACE_FAILED,) if retry else ()) + STEPS[job_type]
+    return [Step(name=name) for name in names]
 
 
 def new_job_id() -> str:

@@ -5,12 +5,15 @@ Phases of a cluster (status.phase):
            (wait-ready) -> Running
   scale:   Running -> Scaling -> Running
   delete:  Deleting -> (state document and index row removed: "Deleted")
+  retry:   Failed -> (replace-failed, then the create or scale steps as above) -> Running
   any step that fails past its retries: Failed, with the reason in status.message.
 
 Every step can be run again after a crash at any point and gives the same result:
 resources are found by their goman tags before anything is created, RunInstances
 carries a ClientToken that is fixed per (cluster, node, launch), and ids are recorded in
-the state document right after each create. Failed never re-creates anything; no launch
+the state document right after each create. Failed never re-creates anything on its
+own: only `replace-failed`, in a retry the user asked for, removes the instances the retry
+command listed in the job's params, so that the launch steps start new ones. No launch
 waits for another node to boot (server-0's private IP comes from RunInstances itself).
 """
 
@@ -55,6 +58,7 @@ POLICIES: dict[str, Policy] = {
     "associate-endpoint": Policy(attempts=3, timeout=300.0),
     "wait-ready": Policy(attempts=1, timeout=DEFAULT_READY_TIMEOUT),
     "terminate": Policy(attempts=3, timeout=TERMINATE_TIMEOUT),
+    "replace-failed": Policy(attempts=3, timeout=TERMINATE_TIMEOUT),
     "delete-security-group": Policy(attempts=3, timeout=300.0),
 }
 
@@ -160,6 +164,7 @@ class Reconciler:
 
     def _steps(self) -> dict[str, Callable[[float], str]]:
         return {
+            "replace-failed": self.replace_failed,
             "prepare": self.prepare,
             "network": self.network,
             "endpoint": self.endpoint,
@@ -252,6 +257,52 @@ class Reconciler:
 
         self._save(change)
         return made
+
+    def replace_failed(self, deadline: float) -> str:
+        """Remove the instances the retry command chose, so the launch steps start new ones.
+
+        Exactly the (node, instance id) pairs in params["replace"] are touched: each one's
+        instance is terminated (waited for), its report deleted, and, only while the
+        document still records that instance, its launch counter bumped (a new ClientToken)
+        and its instance id cleared. A rerun after a crash anywhere here finds the same
+        pairs, terminates nothing else and bumps nothing twice."""
+        doc = self._cluster()
+        plan = [
+            (str(p["node"]), str(p["instance_id"]))
+            for p in self.job.params.get("replace") or []
+            if p.get("node") and p.get("instance_id")
+        ]
+        names = ", ".join(node for node, _ in plan)
+        if self.job.type == "create":
+            message = f"Retrying: replacing {names}." if plan else "Retrying the create."
+            self._save(lambda d: _set_phase(d, "Provisioning", message))
+        else:
+            message = f"Retrying the scale: replacing {names}." if plan else "Retrying the scale."
+            self._save(lambda d: _set_phase(d, "Scaling", message))
+        if not plan:
+            return "no failed node to replace"
+        ids = sorted({instance for _, instance in plan})
+        self.ec2.terminate(ids)
+        self.ec2.wait_terminated(ids, timeout=max(1.0, deadline - time.monotonic()))
+        for node, _ in plan:
+            # The old node's `failed` report would end the next readiness wait at once.
+            self.store.delete(report_key(doc.name, node))
+
+        def change(d: ClusterDoc) -> None:
+            for node, instance in plan:
+                known = d.node(node)
+                if known is None or known.instance_id != instance:
+                    continue  # bumped by an earlier run of this step, or already relaunched
+                known.launch += 1
+                known.instance_id = None
+                known.state = "terminated"
+                known.phase = "pending"
+                known.private_ip = None
+                known.public_ip = None
+                known.message = f"{instance} terminated by a retry; a new instance follows."
+
+        self._save(change)
+        return "replaced " + ", ".join(f"{node} ({instance})" for node, instance in plan)
 
     def network(self, deadline: float) -> str:
         doc = self._cluster()
@@ -555,10 +606,7 @@ class Reconciler:
         volumes = [r for r in left if r.type == "volume" and r.state == "available"]
         for volume in volumes:
             # Root volumes go with their instance; one left over (detached) is ours to remove.
-            try:
-                self.ec2.client.delete_volume(VolumeId=volume.id)
-            except Exception as exc:
-                raise GomanError(f"could not delete volume {volume.id}: {exc}") from exc
+            self.ec2.delete_volume(volume.id)
         left = [r for r in left if r not in volumes]
         if left:
             what = ", ".join(f"{r.type} {r.id} ({r.state})" for r in left)
