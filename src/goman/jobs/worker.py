@@ -1,10 +1,15 @@
 """The worker: claims a job by CAS, runs its steps one by one, records each, lets go.
 
 The same Worker runs in the foreground of `goman cluster create`, inside the TUI and
-headless in `goman worker`. While a step runs, a background thread renews the lease; a
-worker that finds its lease taken over stops before its next step. A step is started
-only by a CAS write naming this worker as the lease owner, so two workers racing for one
-job never both start a step while the first one's lease is alive.
+headless in `goman worker`. While a step runs, a background thread renews the lease and
+watches the job document; a worker that finds its lease taken over stops before its next
+step, or within a second inside a long wait (as it does for a cancel request). A step is
+started only by a CAS write naming this worker as the lease owner, so two workers racing
+for one job never both start a step while the first one's lease is alive.
+
+A worker given a `stop` event (the TUI, when it quits) hands its job back to the queue at
+the first safe point once the event is set: between steps, or inside a long wait. The job
+is not cancelled; the step that was running is run again by the next worker.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from goman.jobs.lease import LeaseHeld, LeaseLost
 from goman.models.base import utcnow
 from goman.models.cluster import ClusterDoc
 from goman.models.job import Job
+from goman.state import keys
 from goman.state.config import load_config
 from goman.state.store import StateStore, Versioned
 
@@ -31,6 +37,9 @@ ProgressFn = Callable[[Job, ClusterDoc | None], None]
 # the retry is bounded across workers, not only within one.
 MAX_STEP_STARTS = 5
 FOLLOW_POLL_SECONDS = 1.0
+# How often a running job's document is read (a conditional GET: 304 while unchanged), so
+# a cancel request or a takeover reaches a long wait within about a second.
+WATCH_SECONDS = 1.0
 
 
 class Worker:
@@ -40,10 +49,12 @@ class Worker:
         *,
         owner: str | None = None,
         on_progress: ProgressFn | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.store = store
         self.owner = owner or lease.new_owner_id()
         self.on_progress = on_progress
+        self.stop = stop
         self._lease_seconds: int | None = None
         self._job: Job | None = None
 
@@ -55,17 +66,24 @@ class Worker:
 
     # -- the public face ------------------------------------------------------------
 
+    @property
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
     def run(self, job_id: str, *, follow: bool = True) -> Job:
         """Run the job to its end and return it. If another worker holds it, follow that
-        worker (follow=True) and take over if its lease expires, or raise LeaseHeld."""
+        worker (follow=True) and take over if its lease expires, or raise LeaseHeld.
+        Once the stop event is set, the job is returned as it is (handed back if held)."""
         while True:
+            if self.stopping:
+                return queue.get_job(self.store, job_id)
             try:
                 job = lease.claim(self.store, job_id, self.owner, self.lease_seconds)
             except LeaseHeld:
                 if not follow:
                     raise
                 job = self._follow(job_id)
-                if job.finished:
+                if job.finished or self.stopping:
                     return job
                 continue
             if job.finished:
@@ -83,9 +101,11 @@ class Worker:
         tried: set[str] = set()
         while True:
             todo = [j for j in queue.runnable_jobs(self.store) if j.id not in tried]
-            if not todo:
+            if not todo or self.stopping:
                 return len(tried)
             for job in todo:
+                if self.stopping:
+                    break
                 tried.add(job.id)
                 with contextlib.suppress(LeaseHeld, LeaseLost):
                     self.run(job.id, follow=False)
@@ -109,10 +129,12 @@ class Worker:
         """Watch a job another worker runs until it finishes or its lease expires."""
         job = queue.get_job(self.store, job_id)
         etag: str | None = None
-        from goman.state import keys
-
-        while not job.finished and lease.live(job):
-            time.sleep(FOLLOW_POLL_SECONDS)
+        while not job.finished and lease.live(job) and not self.stopping:
+            if self.stop is not None:
+                if self.stop.wait(FOLLOW_POLL_SECONDS):
+                    break
+            else:
+                time.sleep(FOLLOW_POLL_SECONDS)
             got = self.store.get_if_changed(keys.job(job_id), Job, etag)
             if not isinstance(got, Versioned):
                 continue
@@ -133,9 +155,16 @@ class Worker:
         self._job = job
         beat = _Heartbeat(self.store, job.id, self.owner, self.lease_seconds)
         beat.start()
+
+        def should_stop() -> bool:
+            return beat.lost.is_set() or beat.cancel.is_set() or self.stopping
+
         try:
             rec = Reconciler(
-                self.store, job, progress=lambda doc: self._progress(self._job_now(), doc)
+                self.store,
+                job,
+                progress=lambda doc: self._progress(self._job_now(), doc),
+                should_stop=should_stop,
             )
             problem = rec.check()
             if problem is not None:
@@ -143,6 +172,8 @@ class Worker:
             for name in [s.name for s in job.steps if s.status not in {"done", "skipped"}]:
                 if beat.lost.is_set():
                     raise LeaseLost(job.id, None)
+                if self.stopping:
+                    return self._hand_back(rec.doc)
                 job = self._update(functools.partial(_start_step, name=name, owner=self.owner))
                 if job.cancel_requested:
                     return self._finish_cancelled(name)
@@ -159,6 +190,8 @@ class Worker:
                 except Interrupted:
                     if beat.lost.is_set():
                         raise LeaseLost(job.id, None) from None
+                    if self.stopping and not beat.cancel.is_set():
+                        return self._hand_back(rec.doc)
                     return self._finish_cancelled(name)
                 except StepFailed as exc:
                     return self._finish_failed(name, exc.reason)
@@ -185,6 +218,15 @@ class Worker:
     def _job_now(self) -> Job:
         assert self._job is not None
         return self._job
+
+    def _hand_back(self, doc: ClusterDoc | None) -> Job:
+        """Give the job back to the queue, not cancelled: any worker may resume it at once."""
+        job = self._job_now()
+        # If this write fails, the job is free anyway once its lease runs out.
+        with contextlib.suppress(GomanError):
+            job = lease.release(self.store, job.id, self.owner) or job
+        self._progress(job, doc)
+        return job
 
     def _finish_failed(self, step: str | None, reason: str, *, touch_cluster: bool = True) -> Job:
         def change(j: Job) -> Job:
@@ -265,7 +307,8 @@ def _succeeded(job: Job) -> Job:
 
 
 class _Heartbeat:
-    """Renews the lease every third of its length while the worker runs a job."""
+    """Renews the lease every third of its length while the worker runs a job, and reads
+    the job document every WATCH_SECONDS to learn of a cancel request or a takeover."""
 
     def __init__(self, store: StateStore, job_id: str, owner: str, seconds: int) -> None:
         self.store, self.job_id, self.owner, self.seconds = store, job_id, owner, seconds
@@ -282,9 +325,22 @@ class _Heartbeat:
         self._thread.join(timeout=10)
 
     def _loop(self) -> None:
-        while not self._stop.wait(max(1.0, self.seconds / 3)):
+        every = max(1.0, self.seconds / 3)
+        next_beat = time.monotonic() + every
+        etag: str | None = None
+        while not self._stop.wait(min(WATCH_SECONDS, every)):
             try:
-                job = lease.heartbeat(self.store, self.job_id, self.owner, self.seconds)
+                if time.monotonic() >= next_beat:
+                    job = lease.heartbeat(self.store, self.job_id, self.owner, self.seconds)
+                    next_beat = time.monotonic() + every
+                else:
+                    got = self.store.get_if_changed(keys.job(self.job_id), Job, etag)
+                    if not isinstance(got, Versioned):
+                        continue  # unchanged (or gone, which the next write reports)
+                    job, etag = got.doc, got.etag
+                    if not job.finished and (job.lease is None or job.lease.owner != self.owner):
+                        self.lost.set()
+                        return
             except LeaseLost:
                 self.lost.set()
                 return

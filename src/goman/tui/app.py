@@ -30,6 +30,8 @@ from goman.tui.runner import JobRunner
 T = TypeVar("T")
 
 DEFAULT_POLL_SECONDS = 2.0
+# On quit, how long the jobs running here get to hand themselves back to the queue.
+HAND_BACK_SECONDS = 5.0
 
 
 def _utcnow() -> datetime:
@@ -86,6 +88,7 @@ class GomanApp(App[None]):
         )
         self._polling = False
         self._outage: GomanError | None = None
+        self._quitting = False
 
     # -- start-up and polling ---------------------------------------------------------
 
@@ -255,6 +258,8 @@ class GomanApp(App[None]):
         self.refresh_soon()
 
     async def action_quit(self) -> None:
+        if self._quitting:
+            return  # already handing jobs back; that ends in a few seconds
         active = self.runner.active()
         if not active:
             self.exit()
@@ -263,10 +268,26 @@ class GomanApp(App[None]):
 
         def answered(quit_anyway: bool | None) -> None:
             if quit_anyway:
-                self.exit()
+                self._hand_back_and_exit()
 
         if not isinstance(self.screen, ConfirmQuit):
             self.push_screen(ConfirmQuit(active, self.config.job_lease_seconds), answered)
+
+    def _hand_back_and_exit(self) -> None:
+        """Stop the jobs running here at their next safe point, un-cancelled, so another
+        worker can resume them at once instead of waiting out their lease; then exit."""
+        self._quitting = True
+        self.notify(
+            "Handing the running job(s) back to the queue…",
+            title="goman",
+            timeout=HAND_BACK_SECONDS,
+        )
+
+        def body() -> None:
+            self.runner.stop(HAND_BACK_SECONDS)
+            self.later(self.exit)
+
+        self.run_worker(body, thread=True, group="quit", exit_on_error=False)
 
     def open_cluster(self, name: str) -> None:
         from goman.tui.screens.detail import DetailScreen

@@ -7,7 +7,13 @@ from typing import Any
 
 def run_tui(app: Any) -> None:
     """Open the TUI on the CLI's AWS context and state store (already sandboxed if asked)."""
-    from goman.tui.app import GomanApp
+    from goman.tui.app import HAND_BACK_SECONDS, GomanApp
 
     sandbox = True if getattr(app, "use_sandbox", False) else None
-    GomanApp(app.store, sandbox=sandbox).run()
+    tui = GomanApp(app.store, sandbox=sandbox)
+    try:
+        tui.run()
+    finally:
+        # However the app ended (a quit hands jobs back already), do not leave a job
+        # leased to a process that is about to exit.
+        tui.runner.stop(HAND_BACK_SECONDS)

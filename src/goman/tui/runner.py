@@ -1,14 +1,16 @@
 """Runs jobs inside the TUI: the ones it starts, and the ones the user resumes.
 
 Each job runs in its own daemon thread through the same `jobs.Worker` the CLI uses, so a
-cluster created from the TUI progresses while the user watches. Quitting does not wait:
-the job's lease simply expires and any worker (`goman worker`, or this screen in another
-session) finishes it.
+cluster created from the TUI progresses while the user watches. On quit, `stop` asks every
+one of them to hand its job back to the queue (not cancelled) and waits a few seconds at
+most, so any worker (`goman worker`, or another TUI) can resume it at once; a job whose
+step cannot stop in time is resumed once its lease runs out.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from goman.aws.errors import GomanError, map_error
@@ -33,6 +35,7 @@ class JobRunner:
         self.on_error = on_error
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
 
     def start(self, job_id: str) -> bool:
         """Run `job_id` here; False if it is already running in this process."""
@@ -52,6 +55,17 @@ class JobRunner:
         with self._lock:
             return [jid for jid, t in self._threads.items() if t.is_alive()]
 
+    def stop(self, timeout: float) -> list[str]:
+        """Ask every job running here to hand itself back, and wait up to `timeout` seconds
+        for them; returns the ones still running (they are free when their lease ends)."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return self.active()
+
     def wait(self, timeout: float | None = None) -> None:
         """Wait for every job started here (tests and benchmarks)."""
         with self._lock:
@@ -63,7 +77,7 @@ class JobRunner:
         from goman.jobs.worker import Worker
 
         try:
-            Worker(self.store, on_progress=self.on_progress).run(job_id)
+            Worker(self.store, on_progress=self.on_progress, stop=self._stop).run(job_id)
         except Exception as exc:
             if self.on_error is not None:
                 self.on_error(job_id, map_error(exc, profile=self.store.ctx.profile))

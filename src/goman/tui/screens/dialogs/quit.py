@@ -29,9 +29,11 @@ class ConfirmQuit(ModalScreen[bool]):
             yield Label("Jobs are running here", classes="dialog-title")
             yield Static(
                 f"This TUI is running job(s) {jobs}.\n\n"
-                "Quitting stops them where they are; nothing is lost. Each stays resumable: "
-                f"once its lease runs out (within {self.lease_seconds}s), `goman worker` or "
-                "the jobs screen (j, then u) of any goman finishes it.",
+                "Quitting stops them at their next safe point (a few seconds at most) and "
+                "hands them back to the queue, not cancelled; nothing is lost. Each stays "
+                "resumable: `goman worker` or the jobs screen (j, then u) of any goman "
+                "finishes it, at once (or, for a step that could not stop in time, once its "
+                f"lease runs out, within {self.lease_seconds}s).",
                 classes="hint",
             )
             with Horizontal(classes="buttons"):
