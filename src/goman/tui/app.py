@@ -331,6 +331,25 @@ class GomanApp(App[None]):
 
         self.push_screen(ScaleDialog(summary), submitted)
 
+    def retry_cluster(self, name: str) -> None:
+        """Run a Failed cluster's create or scale again here (failed nodes are replaced)."""
+        summary = self.index.clusters.get(name) if self.index else None
+        if summary is None:
+            self.notify(f"No cluster named {name}.", severity="warning")
+            return
+        if summary.phase != "Failed":
+            self.notify(
+                f"Cluster {name} is {summary.phase}: only a Failed cluster can be retried.",
+                severity="warning",
+            )
+            return
+        from goman.clusters import service
+
+        self.call_blocking(
+            lambda: service.retry_cluster(self.store, name),
+            lambda job: self.start_job(job, "Retrying"),
+        )
+
     def delete_cluster(self, name: str) -> None:
         from goman.tui.screens.dialogs import DeleteDialog
 
@@ -380,6 +399,11 @@ class GomanApp(App[None]):
                 f"Scale {name}",
                 f"Change the workers of {name}",
                 self._bind(self.scale_cluster, name),
+            )
+            yield SystemCommand(
+                f"Retry {name}",
+                f"Run {name}'s failed create or scale again, replacing failed nodes",
+                self._bind(self.retry_cluster, name),
             )
             yield SystemCommand(
                 f"Delete {name}", f"Delete cluster {name}", self._bind(self.delete_cluster, name)

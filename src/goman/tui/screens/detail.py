@@ -41,7 +41,7 @@ def spec_text(doc: ClusterDoc) -> Text:
     return text
 
 
-def status_text(doc: ClusterDoc, now: Any) -> Text:
+def status_text(doc: ClusterDoc, now: Any, last_job: Job | None = None) -> Text:
     st = doc.status
     text = Text()
     text.append(f"{'phase':<14}", style="dim")
@@ -57,6 +57,12 @@ def status_text(doc: ClusterDoc, now: Any) -> Text:
     ):
         text.append(f"{label:<14}", style="dim")
         text.append(f"{value}\n")
+    # A failed delete is not retried (delete runs again); the last job says which it was.
+    if st.phase == "Failed" and st.job_id is None and last_job and last_job.type != "delete":
+        text.append(f"{'':<14}")
+        text.append(
+            "press t to retry (nodes that failed are replaced), d to delete\n", style="bold"
+        )
     return text
 
 
@@ -65,6 +71,9 @@ class DetailScreen(Screen[None]):
         Binding("escape", "back", "Back"),
         Binding("s", "scale", "Scale"),
         Binding("d", "delete", "Delete"),
+        # Not in the footer (it would push quit out at 120 columns): a Failed cluster's
+        # status names the key, and ? and the palette list it.
+        Binding("t", "retry", "Retry a Failed cluster", show=False),
         Binding("k", "kubeconfig", "Kubeconfig"),
         Binding("1", "tab('nodes')", "Nodes"),
         Binding("2", "tab('jobs')", "Jobs"),
@@ -180,6 +189,8 @@ class DetailScreen(Screen[None]):
         if jobs is not None:
             self.jobs = [j for j in jobs if j.cluster == self.cluster]
             self._show_jobs()
+            if self.doc is not None:
+                self._show_status(self.doc)  # the retry hint depends on the last job
         if versions is not None and versions != self.versions:
             self.versions = versions
             self._show_versions()
@@ -191,9 +202,8 @@ class DetailScreen(Screen[None]):
         self.query_one("#nodes-table", DataTable).clear()
 
     def _show_doc(self, doc: ClusterDoc) -> None:
-        now = self.goman.now()
         self.query_one("#spec", Static).update(spec_text(doc))
-        self.query_one("#status", Static).update(status_text(doc, now))
+        self._show_status(doc)
         table = self.query_one("#nodes-table", DataTable)
         table.clear()
         for n in doc.status.nodes:
@@ -209,6 +219,10 @@ class DetailScreen(Screen[None]):
                 fmt.styled(n.phase, fmt.NODE_STYLE),
                 key=n.name,
             )
+
+    def _show_status(self, doc: ClusterDoc) -> None:
+        last = next((j for j in self.jobs if j.id == doc.status.last_job_id), None)
+        self.query_one("#status", Static).update(status_text(doc, self.goman.now(), last))
 
     def _show_jobs(self) -> None:
         now = self.goman.now()
@@ -288,6 +302,9 @@ class DetailScreen(Screen[None]):
 
     def action_scale(self) -> None:
         self.goman.scale_cluster(self.cluster)
+
+    def action_retry(self) -> None:
+        self.goman.retry_cluster(self.cluster)
 
     def action_delete(self) -> None:
         self.goman.delete_cluster(self.cluster)

@@ -38,6 +38,8 @@ class HomeScreen(Screen[None]):
         Binding("enter", "open", "Detail"),
         Binding("s", "scale", "Scale"),
         Binding("d", "delete", "Delete"),
+        # Not in the footer (it is full at 120 columns): listed by ? and the palette.
+        Binding("t", "retry", "Retry a Failed cluster", show=False),
         Binding("k", "kubeconfig", "Kubeconfig"),
         Binding("slash", "filter", "Filter", priority=True),
         Binding("o", "sort", "Sort"),
@@ -149,6 +151,10 @@ class HomeScreen(Screen[None]):
     def action_scale(self) -> None:
         if (name := self._selected()) is not None:
             self.goman.scale_cluster(name)
+
+    def action_retry(self) -> None:
+        if (name := self._selected()) is not None:
+            self.goman.retry_cluster(name)
 
     def action_delete(self) -> None:
         if (name := self._selected()) is not None:
