@@ -163,9 +163,13 @@ def cluster_cost_per_hour(spec: ClusterSpec) -> float | None:
     """Approximate USD/hour of a cluster as specified: its instances, their 30 GiB gp3
     root volumes and their public IPv4 addresses (every node gets one from the default
     subnet; server-0's is the cluster's Elastic IP). None when a price is unknown."""
-    instance = price_per_hour(spec.instance_type, spec.region)
-    volume = volume_per_hour(spec.region)
+    return nodes_cost_per_hour(spec.servers + spec.workers, spec.instance_type, spec.region)
+
+
+def nodes_cost_per_hour(nodes: int, instance_type: str, region: str) -> float | None:
+    """Approximate USD/hour of `nodes` nodes: instance, root volume and public IPv4 each."""
+    instance = price_per_hour(instance_type, region)
+    volume = volume_per_hour(region)
     if instance is None or volume is None:
         return None
-    nodes = spec.servers + spec.workers
     return round(nodes * (instance + volume + PUBLIC_IPV4_PER_HOUR), 4)

@@ -15,6 +15,16 @@ def node_price(instance_type: str, region: str) -> float | None:
         return None
 
 
+def cluster_price(nodes: int, instance_type: str, region: str) -> float | None:
+    """The same estimate `cluster list` shows: instances, root volumes and public IPv4."""
+    from goman.provision.prices import nodes_cost_per_hour
+
+    try:
+        return nodes_cost_per_hour(nodes, instance_type, region)
+    except Exception:
+        return None
+
+
 def instance_types(default: str, region: str) -> list[tuple[str, str]]:
     """Select options: "t3.medium  $0.045/h", the configured default always included."""
     from goman.provision.prices import INSTANCE_TYPES

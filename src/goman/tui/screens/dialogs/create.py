@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from goman.models.cluster import check_name
 from goman.models.config import INSTANCE_TYPE_RE, K3S_VERSION_RE, REGION_RE, AppConfig
 from goman.tui import format as fmt
-from goman.tui.pricing import instance_types, node_price
+from goman.tui.pricing import cluster_price, instance_types
 
 
 @dataclass(frozen=True)
@@ -150,10 +150,10 @@ class CreateDialog(ModalScreen[CreateRequest | None]):
         servers = 3 if mode == "ha" else 1
         workers = int(self._value("workers"))
         itype = str(self.query_one("#instance_type", Select).value)
-        price = node_price(itype, self._value("region"))
-        total = None if price is None else price * (servers + workers)
+        total = cluster_price(servers + workers, itype, self._value("region"))
         self.query_one("#estimate", Static).update(
             f"{servers} server(s) + {workers} worker(s) × {itype} ≈ {fmt.money(total)}/h"
+            " with disks and public IPs"
         )
 
     @on(Input.Changed)

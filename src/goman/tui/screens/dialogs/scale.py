@@ -13,7 +13,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from goman.models.cluster import ClusterSummary
 from goman.tui import format as fmt
-from goman.tui.pricing import node_price
+from goman.tui.pricing import cluster_price
 from goman.tui.screens.dialogs.create import workers_problem
 
 
@@ -52,10 +52,12 @@ class ScaleDialog(ModalScreen[int | None]):
             self.query_one("#estimate", Static).update("")
         else:
             servers = 3 if self.summary.mode == "ha" else 1
-            price = node_price(self.summary.instance_type, self.summary.region)
-            total = None if price is None else price * (servers + int(value))
+            total = cluster_price(
+                servers + int(value), self.summary.instance_type, self.summary.region
+            )
             self.query_one("#estimate", Static).update(
                 f"{servers} server(s) + {int(value)} worker(s) ≈ {fmt.money(total)}/h"
+                " with disks and public IPs"
             )
         return problem
 
