@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -160,14 +160,25 @@ def test_a_worker_whose_lease_was_taken_over_stops(goman: Any, aws_env: dict[str
     from goman.aws.session import AwsContext
     from goman.jobs import lease
     from goman.jobs.worker import Worker
+    from goman.models.base import utcnow
+    from goman.models.job import Job
+    from goman.state import keys
     from goman.state.store import StateStore
 
     store = StateStore(AwsContext.from_flag(None))
     job_id = goman("cluster", "create", "takeover", "--detach").stdout.strip()
-    lease.claim(store, job_id, "stalled-worker", seconds=1)
+    lease.claim(store, job_id, "stalled-worker", seconds=60)
     with pytest.raises(lease.LeaseHeld):
         Worker(store).run(job_id, follow=False)
-    time.sleep(1.1)  # the stalled worker's lease runs out
+
+    def expire(job: Job | None) -> Job:
+        # The stalled worker stopped renewing: its lease runs out (no wall-clock wait, so
+        # a loaded machine cannot make the lease expire before the check above).
+        assert job is not None and job.lease is not None
+        job.lease.expires_at = utcnow() - timedelta(seconds=1)
+        return job
+
+    store.update(keys.job(job_id), Job, expire)
     done = Worker(store, owner="new-worker").run(job_id)
     assert done.status == "succeeded"
     assert {s.owner for s in done.steps} == {"new-worker"}
