@@ -19,7 +19,7 @@ from goman.state.store import VersionInfo
 from goman.tui import data
 from goman.tui import format as fmt
 from goman.tui.widgets.status_header import StatusHeader
-from goman.tui.widgets.tables import cursor_key
+from goman.tui.widgets.tables import cursor_key, show_steps
 
 if TYPE_CHECKING:
     from goman.tui.app import GomanApp
@@ -246,22 +246,9 @@ class DetailScreen(Screen[None]):
         self._show_steps()
 
     def _show_steps(self) -> None:
-        table = self.query_one("#steps-table", DataTable)
-        table.clear()
         key = cursor_key(self.query_one("#jobs-table", DataTable))
         job = next((j for j in self.jobs if j.id == key), None)
-        if job is None:
-            return
-        now = self.goman.now()
-        for step in job.steps:
-            table.add_row(
-                step.name,
-                fmt.styled(step.status, fmt.STEP_STYLE),
-                fmt.clock(step.started_at),
-                fmt.elapsed(step.started_at, step.ended_at, now),
-                str(step.attempts),
-                step.message,
-            )
+        show_steps(self.query_one("#steps-table", DataTable), job, self.goman.now())
 
     @on(DataTable.RowHighlighted, "#jobs-table")
     def _job_highlighted(self) -> None:

@@ -14,7 +14,7 @@ from goman.models.job import Job
 from goman.tui import data
 from goman.tui import format as fmt
 from goman.tui.widgets.status_header import StatusHeader
-from goman.tui.widgets.tables import cursor_key
+from goman.tui.widgets.tables import cursor_key, show_steps
 
 if TYPE_CHECKING:
     from goman.tui.app import GomanApp
@@ -110,21 +110,7 @@ class JobsScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted, "#jobs-table")
     def _show_steps(self) -> None:
-        table = self.query_one("#steps-table", DataTable)
-        table.clear()
-        job = self._selected()
-        if job is None:
-            return
-        now = self.goman.now()
-        for step in job.steps:
-            table.add_row(
-                step.name,
-                fmt.styled(step.status, fmt.STEP_STYLE),
-                fmt.clock(step.started_at),
-                fmt.elapsed(step.started_at, step.ended_at, now),
-                str(step.attempts),
-                step.message,
-            )
+        show_steps(self.query_one("#steps-table", DataTable), self._selected(), self.goman.now())
 
     def action_back(self) -> None:
         self.dismiss(None)
