@@ -102,7 +102,3 @@ def report(exc: BaseException, debug: bool) -> int:
     elif err.detail:
         click.echo("  (run with --debug for detail)", err=True)
     return err.exit_code
-
-
-def app_of(ctx: click.Context) -> Any:
-    return ctx.find_object(App)

@@ -8,10 +8,9 @@ Every bucket and object call carries `ExpectedBucketOwner`.
 
 from __future__ import annotations
 
-import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -467,15 +466,6 @@ class StateStore:
                 continue
         return None
 
-    def iter_docs(
-        self, rel_prefix: str, model: type[D], suffix: str = ".json"
-    ) -> Iterator[tuple[str, Versioned[D]]]:
-        for info in self.ls(rel_prefix):
-            if info.key.endswith(suffix):
-                got = self.get(info.key, model)
-                if got is not None:
-                    yield info.key, got
-
 
 def _version(item: dict[str, Any], *, marker: bool) -> VersionInfo:
     return VersionInfo(
@@ -517,7 +507,3 @@ def _short_validation(exc: ValidationError) -> str:
         parts.append(f"{loc}: {err.get('msg', '')}")
     more = f" (+{len(errs) - 3} more)" if len(errs) > 3 else ""
     return "; ".join(parts) + more
-
-
-def dumps(doc: Document) -> str:
-    return json.dumps(doc.model_dump(mode="json"), indent=2)
