@@ -240,7 +240,7 @@ class Reconciler:
         try:
             self.store.put_bytes(
                 keys.cluster_artefact(doc.name, JOIN_TOKEN),
-                (secrets.token_urlsafe(32) + "\n").encode(),
+                secrets.token_urlsafe(32).encode(),  # no newline: K3S_TOKEN_FILE is read as-is
                 create=True,
                 content_type="text/plain",
             )
