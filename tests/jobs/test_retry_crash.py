@@ -4,19 +4,17 @@ worker with exactly one new instance for the failed node, and every other one ke
 from __future__ import annotations
 
 import re
-import time
-from datetime import datetime
 from typing import Any
 
 from tests.cli.cluster_helpers import PREFIX, live_instances, nodes_control, read_json, tag
 from tests.conftest import BUCKET
-from tests.jobs.test_crash_and_race import (
+from tests.jobs.crash_helpers import (
     EMULATOR_HEADER,
     Killer,
-    _body,
-    _job,
-    _popen,
-    killer,  # noqa: F401 - the fixture, used by name
+    popen_goman,
+    read_job,
+    request_body,
+    resume_after_leases,
 )
 
 _BUMPED = re.compile(rb'"launch":\s*1\b')
@@ -34,9 +32,9 @@ class RetryPoints:
             return None
         method, path = environ.get("REQUEST_METHOD"), str(environ.get("PATH_INFO", ""))
         if k.point == "after-terminate" and method == "POST":
-            k.armed = b"Action=TerminateInstances" in _body(environ)
+            k.armed = b"Action=TerminateInstances" in request_body(environ)
         elif k.point == "after-launch-bump" and method == "PUT" and path.endswith(".state.json"):
-            k.armed = bool(_BUMPED.search(_body(environ)))
+            k.armed = bool(_BUMPED.search(request_body(environ)))
         return None
 
 
@@ -45,7 +43,7 @@ def test_retry_killed_in_replace_failed_is_finished_with_one_new_instance(
     goman_proc: Any,
     aws_env: dict[str, str],
     sandbox: Any,
-    killer: Killer,  # noqa: F811
+    killer: Killer,
     s3: Any,
     ec2: Any,
 ) -> None:
@@ -67,7 +65,7 @@ def test_retry_killed_in_replace_failed_is_finished_with_one_new_instance(
     sandbox.app.hooks.insert(sandbox.app.hooks.index(killer.hook) + 1, arm.hook)
     try:
         for name, point in names.items():
-            proc = _popen(aws_env, "cluster", "retry", name)
+            proc = popen_goman(aws_env, "cluster", "retry", name)
             killer.watch(proc, point)
             assert killer.killed.wait(60), f"never reached {point}"
     finally:
@@ -76,13 +74,9 @@ def test_retry_killed_in_replace_failed_is_finished_with_one_new_instance(
     jobs = {}
     for name in names:
         doc = read_json(s3, BUCKET, f"{PREFIX}clusters/{name}.state.json")
-        jobs[name] = _job(s3, doc["status"]["job_id"])
+        jobs[name] = read_job(s3, doc["status"]["job_id"])
         assert jobs[name]["status"] == "running" and jobs[name]["lease"], names[name]
-    expiry = max(datetime.fromisoformat(j["lease"]["expires_at"]) for j in jobs.values())
-    deadline = time.monotonic() + 30
-    while datetime.now(expiry.tzinfo) <= expiry and time.monotonic() < deadline:
-        time.sleep(0.2)
-    resumed = goman_proc("worker", "--once", timeout=300)
+    resumed = resume_after_leases(list(jobs.values()), goman_proc)
     assert resumed.exit_code == 0, resumed.stderr
 
     for name, point in names.items():
@@ -98,6 +92,6 @@ def test_retry_killed_in_replace_failed_is_finished_with_one_new_instance(
         assert len(ever) == 3, (point, ever)  # the old agent, its one replacement, the server
         agent = next(n for n in doc["status"]["nodes"] if n["name"] == f"{name}-agent-0")
         assert (agent["launch"], agent["instance_id"]) == (1, now[f"{name}-agent-0"]), point
-        job = _job(s3, jobs[name]["id"])
+        job = read_job(s3, jobs[name]["id"])
         assert job["status"] == "succeeded" and job["attempts"] == 2, point
     assert {r["status"] for r in goman("resources", "list", "-o", "json").json()} == {"ok"}
