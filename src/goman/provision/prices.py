@@ -45,6 +45,18 @@ _FAMILY_SIZES = {
     "r5": ("large", "xlarge", "2xlarge", "4xlarge"),
 }
 
+_US = {
+    "t3": 0.0832,
+    "t3a": 0.0752,
+    "t4g": 0.0672,
+    "m5": 0.096,
+    "m6i": 0.096,
+    "m7g": 0.0816,
+    "c5": 0.085,
+    "c6i": 0.085,
+    "r5": 0.126,
+}
+
 # USD per hour of the `.large` size, per region.
 _LARGE: dict[str, dict[str, float]] = {
     "ap-south-1": {
@@ -58,39 +70,10 @@ _LARGE: dict[str, dict[str, float]] = {
         "c6i": 0.085,
         "r5": 0.127,
     },
-    "us-east-1": {
-        "t3": 0.0832,
-        "t3a": 0.0752,
-        "t4g": 0.0672,
-        "m5": 0.096,
-        "m6i": 0.096,
-        "m7g": 0.0816,
-        "c5": 0.085,
-        "c6i": 0.085,
-        "r5": 0.126,
-    },
-    "us-east-2": {
-        "t3": 0.0832,
-        "t3a": 0.0752,
-        "t4g": 0.0672,
-        "m5": 0.096,
-        "m6i": 0.096,
-        "m7g": 0.0816,
-        "c5": 0.085,
-        "c6i": 0.085,
-        "r5": 0.126,
-    },
-    "us-west-2": {
-        "t3": 0.0832,
-        "t3a": 0.0752,
-        "t4g": 0.0672,
-        "m5": 0.096,
-        "m6i": 0.096,
-        "m7g": 0.0816,
-        "c5": 0.085,
-        "c6i": 0.085,
-        "r5": 0.126,
-    },
+    # The three big US regions share one price list.
+    "us-east-1": _US,
+    "us-east-2": _US,
+    "us-west-2": _US,
     "eu-west-1": {
         "t3": 0.0912,
         "t3a": 0.0816,
