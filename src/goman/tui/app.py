@@ -115,18 +115,28 @@ class GomanApp(App[None]):
 
     @work(thread=True, group="poll", exit_on_error=False)
     def _poll_worker(self) -> None:
-        try:
+        def read() -> Any:
             if self.identity is None:
                 self._connect()
-            changed = self.index_poller.poll()
-        except Exception as exc:
-            self.later(self.connection_failed, self._error(exc))
-            return
+            return self.index_poller.poll()
+
+        try:
+            ok, changed = self.read_reporting(read)
         finally:
             self._polling = False
-        self.later(self.connection_ok)
-        if changed is not None:
+        if ok and changed is not None:
             self.later(self._index_changed, changed.doc or ClusterIndex())
+
+    def read_reporting(self, read: Callable[[], T]) -> tuple[bool, T | None]:
+        """Run one read from a worker thread and report the connection state it shows:
+        every screen's polling goes through here, so they all say "reconnecting" alike."""
+        try:
+            value = read()
+        except Exception as exc:
+            self.later(self.connection_failed, self._error(exc))
+            return False, None
+        self.later(self.connection_ok)
+        return True, value
 
     def later(self, fn: Callable[..., Any], *args: Any) -> None:
         """Hand a result from a worker thread to the event loop (dropped while quitting)."""

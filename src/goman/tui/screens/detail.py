@@ -159,17 +159,19 @@ class DetailScreen(Screen[None]):
     @work(thread=True, group="detail", exit_on_error=False)
     def _load(self, with_history: bool) -> None:
         app = self.goman
-        try:
+
+        def read() -> tuple[Any, Any, list[VersionInfo] | None]:
             changed = self._cluster_poller.poll()
             jobs = self._jobs_poller.poll()
             versions = data.history(app.store, self.cluster) if with_history else None
-        except Exception as exc:
-            app.later(app.connection_failed, app._error(exc))
-            return
+            return changed, jobs, versions
+
+        try:
+            ok, got = app.read_reporting(read)
         finally:
             self._busy = False
-        app.later(app.connection_ok)
-        app.later(self._apply, changed, jobs, versions)
+        if ok and got is not None:
+            app.later(self._apply, *got)
 
     def _apply(
         self,

@@ -64,14 +64,10 @@ class JobsScreen(Screen[None]):
     def _load(self) -> None:
         app = self.goman
         try:
-            jobs = self._poller.poll()
-        except Exception as exc:
-            app.later(app.connection_failed, app._error(exc))
-            return
+            ok, jobs = app.read_reporting(self._poller.poll)
         finally:
             self._busy = False
-        app.later(app.connection_ok)
-        if jobs is not None:
+        if ok and jobs is not None:
             app.later(self._show, jobs)
 
     def _show(self, jobs: list[Job]) -> None:
