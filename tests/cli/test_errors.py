@@ -80,3 +80,38 @@ def test_debug_shows_detail(goman: Any) -> None:
     res = goman("--debug", "status", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1"})
     assert res.exit_code == 1
     assert "EndpointConnectionError" in res.stderr
+
+
+def test_ctrl_c_while_waiting_on_aws_exits_130_without_a_traceback(
+    aws_env: dict[str, str],
+) -> None:
+    """An endpoint that accepts and never answers: goman waits; Ctrl-C ends it cleanly."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "goman", "status"],
+        env={**os.environ, **aws_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        silent.settimeout(60)
+        conn, _ = silent.accept()  # goman is now waiting for an answer
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        silent.close()
+    conn.close()
+    assert proc.returncode == 130
+    assert "Interrupted." in err
+    assert "Traceback" not in err

@@ -43,7 +43,9 @@ class GomanGroup(LazyGroup):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
-            raise
+            # Click would say "Aborted!" and exit 1; an interrupt is 130 everywhere.
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
         except Exception as exc:
             ctx.exit(report(exc, bool(ctx.params.get("debug"))))
 
