@@ -17,12 +17,24 @@ from goman.state.store import StateStore
 
 
 def cost_per_hour(doc: ClusterDoc) -> float | None:
+    """What the cluster costs now: the instances it has (with their root volumes and public
+    addresses), not the ones it asks for. No instance, no cost: $0/h."""
     try:
-        from goman.provision.prices import cluster_cost_per_hour
+        from goman.provision.prices import nodes_cost_per_hour
     except ImportError:  # pragma: no cover - prices are optional information
         return None
-    cost: float | None = cluster_cost_per_hour(doc.spec)
-    return cost
+    by_type: dict[str, int] = {}
+    for node in doc.status.nodes:
+        if node.instance_id and node.state not in {"terminated", "shutting-down"}:
+            itype = node.instance_type or doc.spec.instance_type
+            by_type[itype] = by_type.get(itype, 0) + 1
+    total = 0.0
+    for itype, count in by_type.items():
+        cost = nodes_cost_per_hour(count, itype, doc.spec.region)
+        if cost is None:
+            return None
+        total += cost
+    return round(total, 4)
 
 
 def summary_of(doc: ClusterDoc) -> ClusterSummary:

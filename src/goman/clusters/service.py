@@ -174,12 +174,20 @@ def _start_job(
 
 def scale_cluster(
     store: StateStore, name: str, workers: int, *, ready_timeout: float | None = None
-) -> Job:
-    """Set the number of agents; the job launches or removes (highest-numbered first)."""
+) -> Job | None:
+    """Set the number of agents; the job launches or removes (highest-numbered first).
+
+    None, and no job, when a Running cluster already has that many: nothing to do."""
     valid_name(name)
     if not 0 <= workers <= 100:
         raise UsageError(f"--workers must be 0..100, not {workers}.", "Example: --workers 3")
     current = load_cluster(store, name)
+    if (
+        current.spec.workers == workers
+        and current.status.phase == "Running"
+        and current.status.job_id is None
+    ):
+        return None
     params: dict[str, Any] = {"workers": workers, "previous_workers": current.spec.workers}
     if ready_timeout is not None:
         params["ready_timeout"] = ready_timeout
@@ -296,6 +304,12 @@ def read_kubeconfig(store: StateStore, name: str) -> str:
         body, _, _ = store.get_bytes(kubeconfig_key(name))
     except NotFoundError:
         doc = load_cluster(store, name)
+        if doc.status.phase == "Failed":
+            raise NotFoundError(
+                f"Cluster {name!r} failed before server-0 was ready, so it has no kubeconfig.",
+                f"See why with `goman cluster get {name}`; `goman cluster retry {name}` tries "
+                "again.",
+            ) from None
         raise NotFoundError(
             f"Cluster {name!r} has no kubeconfig yet (it is {doc.status.phase}).",
             f"It is uploaded when server-0 is ready: follow with `goman cluster get {name}`.",

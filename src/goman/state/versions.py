@@ -42,7 +42,28 @@ def model_for(rel: str) -> type[Document] | None:
 def read_version(store: StateStore, rel: str, version: str | None) -> tuple[bytes, str | None]:
     """The body of `rel` at `version` (None, latest or current: the current one)."""
     vid = None if version is None or version in CURRENT else version
-    body, _, got = store.get_bytes(rel, vid)
+    try:
+        body, _, got = store.get_bytes(rel, vid)
+    except NotFoundError:
+        if vid is None:
+            raise
+        # S3 answers alike for a version that never was and for a delete marker.
+        try:
+            info = find_version(store, rel, vid)
+        except NotFoundError:
+            raise
+        except GomanError:  # the history cannot be listed: say what is known
+            raise NotFoundError(
+                f"{rel} has no version {vid}.",
+                f"List its versions with `goman state history {rel}`.",
+            ) from None
+        if info.is_delete_marker:
+            raise NotFoundError(
+                f"Version {vid} of {rel} is a delete marker: the document was deleted then, "
+                "so that version has no content.",
+                f"Pick a version with content from `goman state history {rel}`.",
+            ) from None
+        raise
     return body, got
 
 
@@ -99,8 +120,8 @@ def restore(store: StateStore, rel: str, version: str) -> RestoreResult:
     info = find_version(store, rel, version)
     if info.is_delete_marker:
         raise UsageError(
-            f"Version {version} of {rel} is a deletion, not content.",
-            "Pick a version with content from `goman state history`.",
+            f"Version {version} of {rel} is a delete marker, not content.",
+            f"Pick a version with content from `goman state history {rel}`.",
         )
     old_body, _, _ = store.get_bytes(rel, version)
     model = model_for(rel)
