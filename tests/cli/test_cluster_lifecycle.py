@@ -206,10 +206,15 @@ def test_cancel_a_queued_create_then_delete(goman: Any, ec2: Any, s3: Any) -> No
     assert keys_under(s3, BUCKET, f"{PREFIX}clusters/gone") == []
 
 
-def test_delete_asks_for_the_name_and_a_missing_cluster_is_fine(goman: Any) -> None:
+def test_delete_asks_for_the_name_and_a_missing_cluster_is_fine(goman: Any, terminal: Any) -> None:
     assert goman("cluster", "create", "keep", "--detach").exit_code == 0
-    refused = goman("cluster", "delete", "keep", input="nope\n")
-    assert refused.exit_code == 1 and "did not match" in refused.stderr
+    term = terminal("cluster", "delete", "keep")
+    term.expect_text("Type its name to confirm")
+    term.type("nope\n")
+    assert term.finish() == 1 and "did not match" in term.text
+    # Without a terminal there is nobody to ask: a piped answer deletes nothing.
+    piped = goman("cluster", "delete", "keep", input="keep\n")
+    assert piped.exit_code == 2 and "--yes" in piped.stderr
     assert goman("cluster", "get", "keep").exit_code == 0
     missing = goman("cluster", "delete", "nothere", "--yes")
     assert missing.exit_code == 0 and "does not exist" in missing.stderr

@@ -28,7 +28,12 @@ def test_retry_replaces_the_failed_node_and_keeps_the_others(
     assert created.exit_code == 1
     got = goman("cluster", "get", "web", "-o", "json").json()
     assert got["phase"] == "Failed"
-    assert "goman cluster retry web" in got["message"]
+    # The document keeps the reason; each face says what to do in its own words.
+    assert "web-agent-1 failed to bootstrap" in got["message"]
+    assert "goman" not in got["message"]
+    assert "fix:" in created.stderr and "`goman cluster retry web`" in created.stderr
+    shown = goman("cluster", "get", "web").stdout
+    assert "Next:" in shown and "`goman cluster retry web` tries again" in shown
     cid = _state(s3, "web")["cluster_id"]
     before = _instances_by_node(ec2, cid)
     assert sorted(before) == ["web-agent-0", "web-agent-1", "web-server-0"]

@@ -38,8 +38,8 @@ def test_orphans_are_reported_and_cleaned_and_owned_ones_kept(goman: Any, ec2: A
     assert {r["type"] for r in owned} >= {"instance", "security-group", "elastic-ip"}
     assert {r["status"] for r in owned} == {"ok"}
 
-    refused = goman("resources", "cleanup", "--orphans", input="n\n")
-    assert refused.exit_code == 1
+    refused = goman("resources", "cleanup", "--orphans", input="y\n")
+    assert refused.exit_code == 2 and "--yes" in refused.stderr  # no terminal to ask on
     assert orphan in {i["InstanceId"] for i in live_instances(ec2)}
     cleaned = goman("resources", "cleanup", "--orphans", "--yes")
     assert cleaned.exit_code == 0, cleaned.output

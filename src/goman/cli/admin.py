@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from goman.cli.context import App, pass_app
-from goman.cli.output import emit, kv, output_option, to_json
+from goman.cli.output import FORMATS, echo, emit, kv, output_option, warning
 
 
 def _on(value: bool | None) -> str:
@@ -51,23 +51,19 @@ def init(app: App, fmt: str) -> None:
         emit(data, fmt)
         return
     verb = "Created" if report.created else "Found"
-    click.echo(
-        f"{verb} state bucket s3://{report.bucket} ({report.region}, account {ctx.account_id})."
-    )
+    echo(f"{verb} state bucket s3://{report.bucket} ({report.region}, account {ctx.account_id}).")
     if report.versioning_enabled_now and not report.created:
-        click.echo("Enabled versioning on it (it was off).")
+        echo("Enabled versioning on it (it was off).")
     else:
-        click.echo(f"Versioning: {report.versioning}.")
-    click.echo(
+        echo(f"Versioning: {report.versioning}.")
+    echo(
         f"Hardening: public access block {_on(hardening.public_access_block)}, "
         f"encryption {_on(hardening.encryption)}, TLS-only policy {_on(hardening.tls_only_policy)}."
     )
     verb = "Wrote defaults to" if config_created else "Found"
-    click.echo(
-        f"{verb} s3://{report.bucket}/{ctx.prefix}config.json (revision {config.doc.revision})."
-    )
-    for warning in report.warnings:
-        click.echo(click.style("warning: ", fg="yellow") + warning, err=True)
+    echo(f"{verb} s3://{report.bucket}/{ctx.prefix}config.json (revision {config.doc.revision}).")
+    for text in report.warnings:
+        warning(text)
 
 
 @click.command()
@@ -83,7 +79,7 @@ def status(app: App, fmt: str) -> None:
         return
     h = data["hardening"]
     enc = _on(h["encryption"]) + (f" ({h['encryption_type']})" if h["encryption_type"] else "")
-    click.echo(
+    echo(
         kv(
             [
                 ("Account", data["account"]),
@@ -105,8 +101,8 @@ def status(app: App, fmt: str) -> None:
             ]
         )
     )
-    for warning in data["warnings"]:
-        click.echo(click.style("warning: ", fg="yellow") + warning, err=True)
+    for text in data["warnings"]:
+        warning(text)
 
 
 _MARK = {"pass": ("ok", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "red")}
@@ -151,12 +147,10 @@ def doctor(app: App, fmt: str) -> None:
     else:
         for c in checks:
             mark, color = _MARK[c.status]
-            click.echo(f"{click.style(f'[{mark:>4}]', fg=color)} {c.name}: {c.message}")
+            echo(f" {c.name}: {c.message}", label=f"[{mark:>4}]", fg=color)
             if c.fix and c.status != "pass":
-                click.echo(f"       fix: {c.fix}")
-        click.echo(
-            f"\n{counts['pass']} passed, {counts['warn']} warnings, {counts['fail']} failed."
-        )
+                echo(f"       fix: {c.fix}")
+        echo(f"\n{counts['pass']} passed, {counts['warn']} warnings, {counts['fail']} failed.")
     if not ok:
         click.get_current_context().exit(1)
 
@@ -175,7 +169,14 @@ def doctor(app: App, fmt: str) -> None:
     help="List the optional permissions and what each one enables, for people.",
 )
 @click.option("--kms-key-arn", metavar="ARN", help="Narrow the optional KMS statement to this key.")
-def iam_policy(which: str | None, kms_key_arn: str | None) -> None:
+@click.option(
+    "-o",
+    "--output",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format. [default: json for a policy, table for --explain]",
+)
+def iam_policy(which: str | None, kms_key_arn: str | None, fmt: str | None) -> None:
     """Print the IAM policy goman needs, as a JSON policy document.
 
     Without options: the required policy (STS, S3 on goman-*, EC2); goman works with
@@ -185,12 +186,32 @@ def iam_policy(which: str | None, kms_key_arn: str | None) -> None:
     """
     from goman.aws.iam_policy import OPTIONAL, optional_policy, seed_policy
 
-    if which == "optional":
-        click.echo(to_json(optional_policy(kms_key_arn)))
-    elif which == "explain":
-        for opt in OPTIONAL:
-            click.echo(f"{', '.join(opt.actions)}")
-            click.echo(f"  enables: {opt.enables}")
-            click.echo(f"  without: {opt.without}")
-    else:
-        click.echo(to_json(seed_policy()))
+    if which == "explain":
+        data: Any = [
+            {"actions": list(o.actions), "enables": o.enables, "without": o.without}
+            for o in OPTIONAL
+        ]
+
+        def explained(rows: list[dict[str, Any]]) -> str:
+            return "\n".join(
+                f"{', '.join(r['actions'])}\n  enables: {r['enables']}\n  without: {r['without']}"
+                for r in rows
+            )
+
+        emit(data, fmt or "table", text=explained)
+        return
+    policy = optional_policy(kms_key_arn) if which == "optional" else seed_policy()
+    emit(
+        policy,
+        fmt or "json",
+        rows=lambda p: [
+            [
+                st.get("Sid", ""),
+                st["Effect"],
+                ", ".join(st["Action"]),
+                ", ".join(st["Resource"]) if isinstance(st["Resource"], list) else st["Resource"],
+            ]
+            for st in p["Statement"]
+        ],
+        headers=["sid", "effect", "actions", "resource"],
+    )

@@ -7,10 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from goman.cli import interrupt
+from goman.cli.complete import cluster_names
+from goman.cli.confirm import typed, yes_option
 from goman.cli.context import App, pass_app
-from goman.cli.output import emit, kv, output_option, table
+from goman.cli.output import echo, emit, error, fix, kv, output_option, table
 
 if TYPE_CHECKING:
+    from goman.models.cluster import ClusterDoc
     from goman.models.job import Job
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh]?)$")
@@ -33,48 +37,53 @@ def cluster() -> None:
 
 
 def run_in_foreground(app: App, job: Job, *, verb: str) -> None:
-    """Run the job here with live progress; exit 0 when it succeeds, 1 otherwise."""
+    """Run the job here with live progress; exit 0 when it succeeds, 1 otherwise.
+
+    Ctrl-C (130) and SIGTERM (143) hand the job back to the queue at once."""
     from goman.cli.progress import Progress
     from goman.jobs.worker import Worker
 
     progress = Progress()
-    click.echo(f"{verb} {job.cluster}: job {job.id} (Ctrl-C leaves it resumable)", err=True)
+    echo(f"{verb} {job.cluster}: job {job.id} (Ctrl-C leaves it resumable)", err=True)
     try:
         done = Worker(app.store, on_progress=progress).run(job.id)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         progress.done()
-        click.echo(
-            f"\nInterrupted. Job {job.id} is saved and will resume where it stopped: run "
-            "`goman worker --once` (or leave `goman worker` running); follow it with "
+        echo(
+            f"{interrupt.said(exc)} Job {job.id} is saved and will resume where it stopped: "
+            "run `goman worker --once` (or leave `goman worker` running); follow it with "
             f"`goman jobs show {job.id}`.",
             err=True,
         )
-        raise click.exceptions.Exit(130) from None
+        raise click.exceptions.Exit(interrupt.exit_code(exc)) from None
     progress.done()
     if done.status == "succeeded":
-        click.echo(f"{job.cluster}: {job.type} done.", err=True)
+        echo(f"{job.cluster}: {job.type} done.", err=True)
         return
-    reason = done.error or done.status
-    click.echo(
-        click.style("error: ", fg="red", bold=True) + f"{job.type} {done.status}: {reason}",
-        err=True,
-    )
+    error(f"{job.type} {done.status}: {done.error or done.status}")
     if done.status == "cancelled":
         raise click.exceptions.Exit(1)
-    hint = f"See `goman cluster get {job.cluster}` and `goman jobs show {job.id}`; " + (
-        f"`goman cluster retry {job.cluster}` tries again (replacing nodes that failed), "
-        f"`goman cluster delete {job.cluster}` removes what was made."
-        if job.type != "delete"
-        else f"run `goman cluster delete {job.cluster}` again."
+    fix(
+        f"See `goman cluster get {job.cluster}` and `goman jobs show {job.id}`; "
+        + failed_next_steps(job.cluster, job.type)
     )
-    click.echo(click.style("  fix: ", fg="yellow") + hint, err=True)
     raise click.exceptions.Exit(1)
+
+
+def failed_next_steps(name: str, last_job_type: str | None) -> str:
+    """What to run about a Failed cluster (the TUI says the same with keys)."""
+    if last_job_type == "delete":
+        return f"run `goman cluster delete {name}` again."
+    return (
+        f"`goman cluster retry {name}` tries again (replacing nodes that failed), "
+        f"`goman cluster delete {name}` removes what was made."
+    )
 
 
 def _enqueued(job: Job, detach: bool, app: App, verb: str) -> None:
     if detach:
-        click.echo(job.id)
-        click.echo(
+        echo(job.id)
+        echo(
             f"Queued job {job.id}; run it with `goman worker` and follow it with "
             f"`goman jobs show {job.id}`.",
             err=True,
@@ -140,7 +149,7 @@ def list_(app: App, fmt: str) -> None:
 
     rows = [summary_view(s) for s in list_clusters(app.store)]
     if fmt == "table" and not rows:
-        click.echo("No clusters yet. Create one with `goman cluster create NAME`.", err=True)
+        echo("No clusters yet. Create one with `goman cluster create NAME`.", err=True)
         return
     emit(
         rows,
@@ -163,7 +172,7 @@ def list_(app: App, fmt: str) -> None:
 
 
 @cluster.command()
-@click.argument("name")
+@click.argument("name", shell_complete=cluster_names)
 @output_option()
 @pass_app
 def get(app: App, name: str, fmt: str) -> None:
@@ -171,21 +180,23 @@ def get(app: App, name: str, fmt: str) -> None:
     from goman.clusters.service import get_cluster
     from goman.clusters.views import cluster_view
 
-    view = cluster_view(get_cluster(app.store, name))
+    doc = get_cluster(app.store, name)
+    view = cluster_view(doc)
 
     def text(v: dict[str, Any]) -> str:
-        head = kv(
-            [
-                ("Name", v["name"]),
-                ("Mode", v["mode"]),
-                ("Region", v["region"]),
-                ("Phase", v["phase"]),
-                ("Workers", v["workers"]),
-                ("Endpoint", v["endpoint"]),
-                ("Job", v["job"]),
-                ("Message", v["message"]),
-            ]
-        )
+        rows = [
+            ("Name", v["name"]),
+            ("Mode", v["mode"]),
+            ("Region", v["region"]),
+            ("Phase", v["phase"]),
+            ("Workers", v["workers"]),
+            ("Endpoint", v["endpoint"]),
+            ("Job", v["job"]),
+            ("Message", v["message"]),
+        ]
+        if doc.status.phase == "Failed" and doc.status.job_id is None:
+            rows.append(("Next", failed_next_steps(doc.name, _last_job_type(app, doc))))
+        head = kv(rows)
         if not v["nodes"]:
             return head
         nodes = table(
@@ -209,8 +220,21 @@ def get(app: App, name: str, fmt: str) -> None:
     emit(view, fmt, text=text)
 
 
+def _last_job_type(app: App, doc: ClusterDoc) -> str | None:
+    """The type of the cluster's last job, if it is still recorded."""
+    from goman.aws.errors import GomanError
+    from goman.jobs.queue import get_job
+
+    if not doc.status.last_job_id:
+        return None
+    try:
+        return get_job(app.store, doc.status.last_job_id).type
+    except GomanError:
+        return None
+
+
 @cluster.command()
-@click.argument("name")
+@click.argument("name", shell_complete=cluster_names)
 @click.option("--workers", type=click.IntRange(0, 100), required=True, help="Agents wanted.")
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
 @click.option("--timeout", callback=_duration, help="How long new nodes may take (e.g. 15m).")
@@ -220,11 +244,14 @@ def scale(app: App, name: str, workers: int, detach: bool, timeout: float | None
     from goman.clusters.service import scale_cluster
 
     job = scale_cluster(app.store, name, workers, ready_timeout=timeout)
+    if job is None:
+        echo(f"Cluster {name} already has {workers} worker(s): nothing to do.", err=True)
+        return
     _enqueued(job, detach, app, "Scaling")
 
 
 @cluster.command()
-@click.argument("name")
+@click.argument("name", shell_complete=cluster_names)
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
 @click.option(
     "--timeout",
@@ -240,13 +267,13 @@ def retry(app: App, name: str, detach: bool, timeout: float | None) -> None:
     replace = job.params.get("replace") or []
     if replace:
         nodes = ", ".join(f"{p['node']} ({p['instance_id']})" for p in replace)
-        click.echo(f"Replacing failed node(s): {nodes}.", err=True)
+        echo(f"Replacing failed node(s): {nodes}.", err=True)
     _enqueued(job, detach, app, f"Retrying the {job.type} of")
 
 
 @cluster.command()
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.argument("name", shell_complete=cluster_names)
+@yes_option()
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
 @pass_app
 def delete(app: App, name: str, yes: bool, detach: bool) -> None:
@@ -261,26 +288,21 @@ def delete(app: App, name: str, yes: bool, detach: bool) -> None:
         try:
             get_cluster(app.store, name)
         except NotFoundError:
-            click.echo(f"Cluster {name!r} does not exist: nothing to delete.", err=True)
+            echo(f"Cluster {name!r} does not exist: nothing to delete.", err=True)
             return
-        typed = click.prompt(
-            f"This deletes cluster {name!r} and all its instances. Type its name to confirm",
-            default="",
-            show_default=False,
-            err=True,
-        )
-        if typed.strip() != name:
-            click.echo("Not deleted: the name did not match.", err=True)
+        question = f"This deletes cluster {name!r} and all its instances. Type its name to confirm"
+        if not typed(question, name, yes, "deletes a cluster"):
+            echo("Not deleted: the name did not match.", err=True)
             raise click.exceptions.Exit(1)
     job = delete_cluster(app.store, name)
     if job is None:
-        click.echo(f"Cluster {name!r} does not exist: nothing to delete.", err=True)
+        echo(f"Cluster {name!r} does not exist: nothing to delete.", err=True)
         return
     _enqueued(job, detach, app, "Deleting")
 
 
 @cluster.command()
-@click.argument("name")
+@click.argument("name", shell_complete=cluster_names)
 @click.option(
     "--file", "path", type=click.Path(dir_okay=False), help="Write the kubeconfig to PATH (0600)."
 )
@@ -292,7 +314,6 @@ def kubeconfig(app: App, name: str, path: str | None, merge: bool, context: str 
     from pathlib import Path
 
     from goman.aws.errors import UsageError
-    from goman.cli.output import to_yaml
     from goman.clusters.service import default_context, kubeconfig_for
     from goman.provision.kubeconfig import (
         default_kubeconfig_path,
@@ -306,14 +327,15 @@ def kubeconfig(app: App, name: str, path: str | None, merge: bool, context: str 
     data = kubeconfig_for(app.store, name, ctx_name)
     if path:
         write_kubeconfig(Path(path), data)
-        click.echo(f"Wrote {path} (context {ctx_name}).", err=True)
+        echo(f"Wrote {path} (context {ctx_name}).", err=True)
     elif merge:
         target = default_kubeconfig_path()
         merge_kubeconfig(target, data)
-        click.echo(
+        echo(
             f"Merged context {ctx_name} into {target} and made it current; "
             "try `kubectl get nodes`.",
             err=True,
         )
     else:
-        click.echo(to_yaml(data), nl=False)
+        # YAML escapes every control character itself; cleaning would change the data.
+        emit(data, "yaml")

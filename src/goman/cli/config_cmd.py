@@ -7,7 +7,16 @@ from typing import Any
 import click
 
 from goman.cli.context import App, pass_app
-from goman.cli.output import emit, kv, output_option
+from goman.cli.output import echo, emit, kv, output_option
+
+# What the text keys take; numbers and choices are read from the model itself.
+_FORMATS = {
+    "region": "an AWS region name, e.g. ap-south-1",
+    "instance_type": "an EC2 instance type, e.g. t3.medium",
+    "k3s_version": "a K3s version, e.g. v1.33.3+k3s1",
+    "api_cidrs": "comma-separated CIDR blocks, e.g. 10.0.0.0/8,203.0.113.7/32",
+    "kms_key_id": "a KMS key id, a key ARN or alias/NAME",
+}
 
 
 @click.group()
@@ -44,6 +53,22 @@ def _parse(key: str, raw: str) -> Any:
     return raw
 
 
+def valid_values(key: str) -> str:
+    """What `key` accepts, for a person: a range, a choice or a format."""
+    import typing
+
+    from goman.models.config import AppConfig
+
+    field = AppConfig.model_fields[key]
+    low = next((getattr(m, "ge", None) for m in field.metadata if hasattr(m, "ge")), None)
+    high = next((getattr(m, "le", None) for m in field.metadata if hasattr(m, "le")), None)
+    if low is not None and high is not None:
+        return f"a whole number from {low} to {high}"
+    if typing.get_origin(field.annotation) is typing.Literal:
+        return "one of " + ", ".join(str(a) for a in typing.get_args(field.annotation))
+    return _FORMATS.get(key, "a valid value")
+
+
 @config.command()
 @output_option()
 @pass_app
@@ -69,7 +94,7 @@ def get(app: App, key: str) -> None:
     from goman.state.config import load_config
 
     _check_key(key)
-    click.echo(_render(getattr(load_config(app.store), key)))
+    echo(_render(getattr(load_config(app.store), key)))
 
 
 def _write(app: App, key: str, value: Any, *, unset: bool) -> None:
@@ -98,11 +123,11 @@ def _write(app: App, key: str, value: Any, *, unset: bool) -> None:
         msg = exc.errors()[0].get("msg", "invalid value") if exc.errors() else "invalid value"
         raise UsageError(
             f"Invalid value for {key}: {msg.removeprefix('Value error, ')}.",
-            f"See `goman config show` for the current value of {key}.",
+            f"{key} takes {valid_values(key)}; `goman config unset {key}` restores its default.",
         ) from exc
     assert written is not None
     new = getattr(written.doc, key)
-    click.echo(
+    echo(
         f"{key}: {_render(before.get('value')) or '(unset)'} -> {_render(new) or '(unset)'} "
         f"(revision {written.doc.revision})"
     )

@@ -20,11 +20,17 @@ class App:
     _aws: AwsContext | None = None
     _store: StateStore | None = None
     _closers: list[Any] = field(default_factory=list)
+    _sandbox_started: bool = False
 
     @property
     def aws(self) -> AwsContext:
         if self._aws is None:
             from goman.aws.session import AwsContext
+
+            # Started on first use, once every option (`--sandbox` and `--profile` after
+            # the command too) is known.
+            if self.use_sandbox and not self._sandbox_started:
+                self.start_sandbox()
 
             self._aws = AwsContext.from_flag(self.profile_flag)
         return self._aws
@@ -42,6 +48,7 @@ class App:
         from goman.sandbox.runtime import activate
 
         profile, _ = resolve_profile(self.profile_flag)
+        self._sandbox_started = True
         self._closers.append(activate(profile))
 
     def close(self) -> None:

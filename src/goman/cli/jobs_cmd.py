@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from goman.cli import interrupt
+from goman.cli.complete import job_ids
 from goman.cli.context import App, pass_app
-from goman.cli.output import emit, kv, output_option, table
+from goman.cli.output import echo, emit, kv, output_option, table
 
 
 @click.group()
@@ -23,7 +25,7 @@ def list_(app: App, fmt: str) -> None:
 
     rows = [job_row_view(j) for j in list_jobs(app.store)]
     if fmt == "table" and not rows:
-        click.echo("No jobs.", err=True)
+        echo("No jobs.", err=True)
         return
     emit(
         rows,
@@ -37,7 +39,7 @@ def list_(app: App, fmt: str) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=job_ids)
 @output_option()
 @pass_app
 def show(app: App, job_id: str, fmt: str) -> None:
@@ -55,6 +57,8 @@ def show(app: App, job_id: str, fmt: str) -> None:
                 ("Cluster", v["cluster"]),
                 ("Status", v["status"]),
                 ("Owner", v["owner"]),
+                ("Created", v["created_at"]),
+                ("Finished", v["finished_at"]),
                 ("Lease until", v["lease_expires_at"]),
                 ("Attempts", v["attempts"]),
                 ("Error", v["error"]),
@@ -82,19 +86,33 @@ def show(app: App, job_id: str, fmt: str) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=job_ids)
 @pass_app
 def cancel(app: App, job_id: str) -> None:
     """Cancel a job: at once if nobody runs it, else at its next step."""
-    from goman.jobs.queue import cancel_job
+    from goman.jobs.queue import cancel_job, get_job
 
+    before = get_job(app.store, job_id)
+    running = next((s.name for s in before.steps if s.status == "running"), None)
     job = cancel_job(app.store, job_id)
+    done = [s.name for s in job.steps if s.status == "done"]
     if job.status == "cancelled":
-        click.echo(f"Job {job.id} is cancelled.", err=True)
+        where = (
+            f"it stopped before step {running}"
+            if running
+            else (f"after step {done[-1]}" if done else "before its first step")
+        )
+        echo(f"Job {job.id} is cancelled ({where}).", err=True)
     elif job.finished:
-        click.echo(f"Job {job.id} had already finished ({job.status}).", err=True)
+        echo(f"Job {job.id} had already finished ({job.status}).", err=True)
     else:
-        click.echo(f"Cancel requested: job {job.id} stops at its next step boundary.", err=True)
+        step = running or (job.current_step.name if job.current_step else None)
+        at = f" step {step}" if step else " its current step"
+        echo(
+            f"Cancel requested: job {job.id} is running{at}; it stops there, within a "
+            "second or so in a long wait, else when the step ends.",
+            err=True,
+        )
 
 
 @click.command()
@@ -109,7 +127,6 @@ def cancel(app: App, job_id: str) -> None:
 @pass_app
 def worker(app: App, once: bool, poll: float) -> None:
     """Run queued jobs: pending ones, and ones whose worker's lease expired."""
-    import signal
     import threading
 
     from goman.cli.progress import Progress
@@ -117,17 +134,20 @@ def worker(app: App, once: bool, poll: float) -> None:
 
     progress = Progress()
     runner = Worker(app.store, on_progress=progress)
-    if once:
-        count = runner.run_once()
-        progress.done()
-        click.echo(f"Ran {count} job(s); none is left runnable.", err=True)
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    click.echo(f"Worker {runner.owner} waiting for jobs (Ctrl-C to stop).", err=True)
     try:
-        runner.run_forever(stop, poll=poll)
-    except KeyboardInterrupt:
+        if once:
+            count = runner.run_once()
+            progress.done()
+            echo(f"Ran {count} job(s); none is left runnable.", err=True)
+            return
+        echo(f"Worker {runner.owner} waiting for jobs (Ctrl-C to stop).", err=True)
+        runner.run_forever(threading.Event(), poll=poll)
+    except KeyboardInterrupt as exc:
+        # Ctrl-C or SIGTERM (a service manager stopping it): the job in hand, if any,
+        # was given back to the queue on the way out.
         progress.done()
-        click.echo("Stopped; a job it was running is given back to the queue.", err=True)
-        raise click.exceptions.Exit(130) from None
+        echo(
+            f"{interrupt.said(exc)} Stopped; a job it was running is given back to the queue.",
+            err=True,
+        )
+        raise click.exceptions.Exit(interrupt.exit_code(exc)) from None

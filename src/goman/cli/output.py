@@ -1,18 +1,74 @@
-"""Rendering for every read command: `-o table|json|yaml`.
+"""Everything the CLI prints, and `-o table|json|yaml` for every read.
 
 JSON and YAML are stable contracts (documented in the README); tables are for people.
+
+This module is the CLI's only way to the terminal. Much of what goman prints came from
+the bucket or from a node (names, endpoints, messages, reports) and is untrusted: `echo`
+removes control characters from every line it prints (`goman.models.text.printable`), on
+a terminal and in a pipe alike, and table cells become one line each. JSON and YAML keep
+every character, escaped by their encoders. Colours are added after cleaning, only to
+goman's own labels, and never when NO_COLOR is set.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import click
 
+from goman.models.text import printable
+
 FORMATS = ("table", "json", "yaml")
+
+
+def color() -> bool | None:
+    """False when NO_COLOR asks for no colour (https://no-color.org); else Click decides
+    (colours on a terminal, none in a pipe)."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def echo(
+    text: object = "",
+    *,
+    err: bool = False,
+    nl: bool = True,
+    label: str = "",
+    fg: str | None = None,
+    bold: bool = False,
+) -> None:
+    """Print one message for people, cleaned; `label` (goman's own words, e.g. "error: ")
+    goes before it, in colour `fg` where colours are wanted."""
+    line = printable(text, multiline=True)
+    if label:
+        line = click.style(label, fg=fg, bold=bold) + line
+    click.echo(line, err=err, nl=nl, color=color())
+
+
+def error(message: str) -> None:
+    echo(message, err=True, label="error: ", fg="red", bold=True)
+
+
+def fix(hint: str) -> None:
+    echo(hint, err=True, label="  fix: ", fg="yellow")
+
+
+def warning(message: str) -> None:
+    echo(message, err=True, label="warning: ", fg="yellow")
+
+
+def rewrite_line(text: str, width: int) -> None:
+    """Replace the current terminal line (stderr) with `text`, cut to `width` columns so
+    it never wraps (a wrapped line cannot be rewritten)."""
+    line = printable(text)
+    if len(line) > width:
+        line = line[: max(0, width - 1)] + "…"
+    # The carriage return and erase-line are goman's own control, not colour: always sent.
+    click.echo("\r\033[K", err=True, nl=False, color=True)
+    click.echo(line, err=True, nl=False, color=color())
 
 
 def output_option(default: str = "table") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -70,8 +126,8 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}".rstrip("0").rstrip(".")
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return str(value)
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return printable(value)
 
 
 def emit(
@@ -88,9 +144,9 @@ def emit(
     elif fmt == "yaml":
         click.echo(to_yaml(data), nl=False)
     elif rows is not None:
-        click.echo(table(rows(data), headers))
+        echo(table(rows(data), headers))
     elif text is not None:
-        click.echo(text(data))
+        echo(text(data))
     else:
         click.echo(to_yaml(data), nl=False)
 

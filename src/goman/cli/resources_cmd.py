@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from goman.cli.confirm import confirm, yes_option
 from goman.cli.context import App, pass_app
-from goman.cli.output import emit, output_option
+from goman.cli.output import echo, emit, output_option
 
 
 @click.group()
@@ -25,7 +26,7 @@ def list_(app: App, regions: tuple[str, ...], fmt: str) -> None:
 
     rows = [r.view() for r in list_resources(app.store, list(regions) or None)]
     if fmt == "table" and not rows:
-        click.echo("No goman-tagged resources.", err=True)
+        echo("No goman-tagged resources.", err=True)
         return
     emit(
         rows,
@@ -40,7 +41,7 @@ def list_(app: App, regions: tuple[str, ...], fmt: str) -> None:
 @resources.command()
 @click.option("--orphans", is_flag=True, required=True, help="Remove orphaned resources.")
 @click.option("--region", "regions", multiple=True, help="Region to scan (repeatable).")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option()
 @pass_app
 def cleanup(app: App, orphans: bool, regions: tuple[str, ...], yes: bool) -> None:
     """Remove resources tagged by goman that no cluster owns."""
@@ -48,12 +49,12 @@ def cleanup(app: App, orphans: bool, regions: tuple[str, ...], yes: bool) -> Non
 
     found = [r for r in list_resources(app.store, list(regions) or None) if r.status == "orphaned"]
     if not found:
-        click.echo("No orphaned resources.", err=True)
+        echo("No orphaned resources.", err=True)
         return
     for r in found:
-        click.echo(f"  {r.type} {r.id} ({r.region}, cluster {r.cluster or '?'})", err=True)
-    if not yes and not click.confirm(f"Remove these {len(found)} resource(s)?", err=True):
-        click.echo("Nothing removed.", err=True)
+        echo(f"  {r.type} {r.id} ({r.region}, cluster {r.cluster or '?'})", err=True)
+    if not confirm(f"Remove these {len(found)} resource(s)?", yes, "deletes AWS resources"):
+        echo("Nothing removed.", err=True)
         raise click.exceptions.Exit(1)
     removed = cleanup_orphans(app.store, found)
-    click.echo(f"Removed {len(removed)} orphaned resource(s).", err=True)
+    echo(f"Removed {len(removed)} orphaned resource(s).", err=True)

@@ -7,6 +7,8 @@ import threading
 
 import click
 
+from goman.cli.output import echo
+
 
 @click.group()
 def sandbox() -> None:
@@ -53,12 +55,12 @@ def serve(port: int, boot_delay: float, fail_nodes: tuple[str, ...]) -> None:
             f"Cannot listen on 127.0.0.1:{port}: {exc.strerror}. Is a sandbox already running? "
             "Pick another port with --port."
         ) from exc
-    click.echo(f"# goman sandbox serving on {server.endpoint} (Ctrl-C to stop)")
+    echo(f"# goman sandbox serving on {server.endpoint} (Ctrl-C to stop)")
     failing = f", failing {', '.join(fail_nodes)}" if fail_nodes else ""
-    click.echo(f"# emulated nodes boot in {boot_delay:g}s{failing}")
-    click.echo("# use it from another shell with:")
+    echo(f"# emulated nodes boot in {boot_delay:g}s{failing}")
+    echo("# use it from another shell with:")
     for key, value in server.environment().items():
-        click.echo(f"export {key}={value}")
+        echo(f"export {key}={value}")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -68,4 +70,4 @@ def serve(port: int, boot_delay: float, fail_nodes: tuple[str, ...]) -> None:
         pass
     finally:
         server.stop()
-        click.echo("# sandbox stopped", err=True)
+        echo("# sandbox stopped", err=True)

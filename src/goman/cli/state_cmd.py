@@ -5,14 +5,14 @@ KEY is relative to the profile's folder, e.g. `config.json` or `clusters/web.sta
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from goman.cli.confirm import confirm, yes_option
 from goman.cli.context import App, pass_app
-from goman.cli.output import emit, output_option
+from goman.cli.output import echo, emit, output_option
 
 
 @click.group()
@@ -20,20 +20,11 @@ def state() -> None:
     """Inspect, diff, restore and migrate the state documents (state/{profile}/...)."""
 
 
-def _confirm(question: str, yes: bool) -> None:
+def _confirm(question: str, yes: bool, what: str) -> None:
     """Ask on a terminal; without one, --yes is required (nothing is written)."""
-    from goman.aws.errors import UsageError
-
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "This writes to the state bucket and needs confirmation, but there is no terminal "
-            "to ask on.",
-            "Pass --yes to go ahead.",
-        )
-    if not click.confirm(question, default=False):
-        raise click.Abort()
+    if not confirm(question, yes, what):
+        echo("Nothing was written.", err=True)
+        raise click.exceptions.Exit(1)
 
 
 @state.command()
@@ -86,7 +77,7 @@ def history(app: App, fmt: str, key: str) -> None:
             (
                 r["version_id"],
                 r["last_modified"],
-                "(deleted)" if r["is_delete_marker"] else r["size"],
+                "delete marker" if r["is_delete_marker"] else r["size"],
                 "*" if r["is_latest"] else "",
             )
             for r in d
@@ -104,7 +95,7 @@ def show(app: App, key: str, version: str | None) -> None:
     from goman.state.versions import read_version
 
     body, _ = read_version(app.store, key, version)
-    click.echo(body.decode("utf-8", errors="replace"), nl=not body.endswith(b"\n"))
+    echo(body.decode("utf-8", errors="replace"), nl=not body.endswith(b"\n"))
 
 
 @state.command()
@@ -117,33 +108,37 @@ def diff(app: App, key: str, v1: str, v2: str | None) -> None:
     from goman.state.versions import diff as diff_versions
 
     text = diff_versions(app.store, key, v1, v2)
-    click.echo(text if text else "(no differences)", nl=not text)
+    echo(text if text else "(no differences)", nl=not text)
 
 
 @state.command()
 @click.argument("key")
 @click.option("--version", "version", required=True, metavar="V", help="The version to bring back.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option()
 @output_option()
 @pass_app
 def restore(app: App, key: str, version: str, yes: bool, fmt: str) -> None:
-    """Make version V of KEY the current version again (history keeps every version)."""
+    """Make version V of KEY the current version again (history keeps every version).
+
+    Restoring a cluster's state document also brings its row in the index back."""
+    from goman.clusters.restore import restore_document
     from goman.state.versions import find_version
-    from goman.state.versions import restore as do_restore
 
     info = find_version(app.store, key, version)
     _confirm(
         f"Restore {key} to version {version} from {info.last_modified:%Y-%m-%d %H:%M:%S} UTC?",
         yes,
+        "writes to the state bucket",
     )
-    result = do_restore(app.store, key, version)
+    result = restore_document(app.store, key, version)
     emit(
-        result.as_dict(),
+        result,
         fmt,
         text=lambda d: (
             f"Restored {d['key']} from version {d['restored_from']}: it is now the "
             f"current version {d['version_id']}"
             + (f" (revision {d['revision']})." if d["revision"] is not None else ".")
+            + (" Its row in the cluster index is updated too." if d["index"] else "")
         ),
     )
 
@@ -158,7 +153,7 @@ def restore(app: App, key: str, version: str, yes: bool, fmt: str) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Report what would happen; upload nothing.")
 @click.option("--force", is_flag=True, help="Also replace remote documents that are newer.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option()
 @output_option()
 @pass_app
 def migrate(app: App, source: Path, dry_run: bool, force: bool, yes: bool, fmt: str) -> None:
@@ -185,6 +180,7 @@ def migrate(app: App, source: Path, dry_run: bool, force: bool, yes: bool, fmt: 
             f"Upload {len(migration.uploads)} document(s) from {migration.source} to "
             f"s3://{app.store.bucket}/{app.store.prefix}?",
             yes,
+            "writes to the state bucket",
         )
         apply(app.store, migration)
         done = True

@@ -16,17 +16,13 @@ def release(doc: ClusterDoc, job: Job) -> ClusterDoc:
 
 
 def failed(doc: ClusterDoc, job: Job, reason: str) -> ClusterDoc:
-    """Failed keeps every recorded resource: nothing is re-created or removed silently."""
+    """Failed keeps every recorded resource: nothing is re-created or removed silently.
+
+    The message is the reason only: what to do next depends on who reads it (the CLI
+    names commands, the TUI keys), so each face adds its own words."""
     doc.status.phase = "Failed"
     what = {"create": "Create", "scale": "Scale", "delete": "Delete"}[job.type]
-    fix = (
-        f"run `goman cluster delete {doc.name}` again"
-        if job.type == "delete"
-        else f"inspect it with `goman jobs show {job.id}`, then retry it with "
-        f"`goman cluster retry {doc.name}` (nodes that failed are replaced) or delete it "
-        f"with `goman cluster delete {doc.name}`"
-    )
-    doc.status.message = f"{what} failed: {reason}. To go on: {fix}."
+    doc.status.message = f"{what} failed: {reason.rstrip('.')}."
     return release(doc, job)
 
 
@@ -42,7 +38,5 @@ def cancelled(doc: ClusterDoc, job: Job, at_step: str | None) -> ClusterDoc:
         return release(doc, job)
     what = "Create" if job.type == "create" else "Delete"
     doc.status.phase = "Failed"
-    doc.status.message = (
-        f"{what} cancelled{where}. Remove what was made with `goman cluster delete {doc.name}`."
-    )
+    doc.status.message = f"{what} cancelled{where}."
     return release(doc, job)
