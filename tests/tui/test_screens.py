@@ -177,11 +177,12 @@ async def test_a_refused_action_shows_the_clis_message_and_the_screen_keeps_work
             return [n.message for n in app._notifications if n.severity == "error"]
 
         await wait_for(pilot, errors, what="an error notification")
-        # The same two lines the CLI prints for a cluster another job holds.
+        # The CLI's message, with the fix in the TUI's words: keys, not commands.
         assert f"Cluster 'busy' is busy: create job {first.id} is pending" in errors()[0]
-        assert f"fix: Wait for it (`goman jobs show {first.id}`)" in errors()[0]
+        assert "fix: Wait for it (j: the jobs screen), or cancel it with x" in errors()[0]
+        assert "goman jobs" not in errors()[0]
         await pilot.press("j")
         assert isinstance(app.screen, JobsScreen)
         jobs = app.screen.query_one("#jobs-table", DataTable)
         await wait_for(pilot, lambda: jobs.row_count == 1, what="the pending job")
-        assert jobs.get_row_at(0)[0] == first.id
+        assert str(jobs.get_row_at(0)[0]) == first.id

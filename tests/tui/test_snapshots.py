@@ -173,3 +173,30 @@ def test_jobs(snap_compare: Any, store: StateStore) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=opened)
+
+
+NARROW = (80, 24)
+
+
+def test_home_at_80_columns(snap_compare: Any, store: StateStore) -> None:
+    """Every essential footer key fits; the header keeps profile, region and its state."""
+    seed_fleet(store)
+    app = frozen_app(store)
+    assert snap_compare(app, terminal_size=NARROW, run_before=lambda p: until_rows(p, 4))
+
+
+def test_failed_detail_at_80_columns(snap_compare: Any, store: StateStore) -> None:
+    """A Failed cluster: what to press comes first, then the whole message."""
+    seed_fleet(store)
+    app = frozen_app(store)
+
+    async def opened(pilot: Pilot[Any]) -> None:
+        await until_rows(pilot, 4)
+        await pilot.press("down", "down", "enter")  # data, edge, old
+        await wait_for(
+            pilot,
+            lambda: "web-agent-0 failed" in str(pilot.app.screen.query_one("#status").render()),
+        )
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=NARROW, run_before=opened)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from goman.clusters.service import get_cluster
+from goman.clusters.service import create_cluster, get_cluster
 from goman.state.store import StateStore
 from tests.tui.conftest import seed_clusters, summary_doc
 
@@ -120,3 +121,43 @@ def test_real_app_in_tmux(tmux: Tmux, store: StateStore, aws_env: Any) -> None:
     tmux.keys("q")
     tmux.wait(lambda s: not tmux.alive(), "goman to exit")
     assert get_cluster(store, "ok-1").status.phase == "Running"
+
+
+def test_sigterm_hands_the_tuis_job_back_and_exits_143(
+    tmux: Tmux, store: StateStore, sandbox: Any, tmp_path: Any
+) -> None:
+    """SIGTERM (a closed terminal emulator, a service manager) is a quit without the
+    question: the job the TUI runs is given back at once, not left leased to a dead process."""
+    from goman.jobs.queue import get_job
+    from tests.cli.cluster_helpers import nodes_control
+
+    nodes_control(sandbox, boot_delay=600)  # the job stays in wait-ready
+    job = create_cluster(store, "web")
+    marker = tmp_path / "exit-code"
+    tmux.start(f"sh -c '{sys.executable} -m goman; echo $? > {marker}'")
+    tmux.wait(lambda s: "web" in s and "Pending" in s, "the cluster table")
+    tmux.keys("j")
+    tmux.wait(lambda s: job.id in s, "the jobs screen")
+    tmux.keys("u")  # resume it in this TUI
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = get_job(store, job.id)
+        step = now.current_step
+        running = step is not None and step.name == "wait-ready" and step.status == "running"
+        if now.lease is not None and running:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the TUI never ran the job to wait-ready")
+    shell = tmux.run("list-panes", "-t", "t", "-F", "#{pane_pid}").stdout.strip()
+    goman = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True).stdout.split()
+    assert len(goman) == 1, goman
+    os.kill(int(goman[0]), signal.SIGTERM)
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not marker.exists():
+        time.sleep(0.1)
+    assert marker.read_text().strip() == "143"
+    after = get_job(store, job.id)
+    assert after.lease is None and not after.finished

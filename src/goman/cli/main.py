@@ -133,7 +133,11 @@ def cli(ctx: click.Context, profile: str | None, sandbox: bool, debug: bool) -> 
     if ctx.invoked_subcommand is None:
         from goman.tui.launch import run_tui
 
-        run_tui(app)
+        code = run_tui(app)
+        if code == interrupt.TERMINATED:
+            echo("Terminated. Jobs running in the TUI were handed back to the queue.", err=True)
+        if code:
+            ctx.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:

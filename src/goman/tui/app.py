@@ -3,12 +3,21 @@
 The app owns what every screen shares: where goman points (the header), the cluster index
 (polled with a conditional GET), the connection state, and the job runner. Screens ask the
 app to run use cases (`clusters.service`, `jobs.queue`) in thread workers; errors come back
-as notifications with the CLI's own text.
+as notifications with the CLI's text, its commands turned into the TUI's keys.
+
+Only the network's passing trouble is retried (`goman.aws.transient`): the header says
+"reconnecting" and polling goes on. An error a person must fix (no credentials, unknown
+profile, access denied, a squatted bucket, a damaged index) stops the polling and opens
+an error screen with the fix; `r` tries again.
+
+Everything shown that came from the bucket is text, never markup (`tui.format.plain`,
+`SafeTable`, and `notify` below), and has no control characters.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -16,14 +25,18 @@ from typing import Any, ClassVar, TypeVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 
 from goman.aws.errors import GomanError, map_error
-from goman.models.cluster import ClusterIndex
+from goman.aws.transient import is_transient
+from goman.models.cluster import NAME_RE, ClusterIndex, ClusterSummary
 from goman.models.config import AppConfig
+from goman.models.text import printable
 from goman.state.store import StateStore
 from goman.tui.data import Identity, index_poller
+from goman.tui.hints import for_tui
 from goman.tui.messages import IndexUpdated, JobCrashed, JobProgressed
 from goman.tui.runner import JobRunner
 
@@ -32,6 +45,8 @@ T = TypeVar("T")
 DEFAULT_POLL_SECONDS = 2.0
 # On quit, how long the jobs running here get to hand themselves back to the queue.
 HAND_BACK_SECONDS = 5.0
+# Exit code after SIGTERM (128 + 15), as the CLI.
+TERMINATED = 143
 
 
 def _utcnow() -> datetime:
@@ -52,10 +67,13 @@ class GomanApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The footer fits 80 columns: refresh (it is live anyway) is listed by ? only, and
+        # the palette comes last, the first to go on a narrower terminal.
         Binding("question_mark", "help", "Help"),
         Binding("j", "jobs", "Jobs"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("r", "refresh", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+p", "command_palette", "Actions"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
@@ -63,6 +81,8 @@ class GomanApp(App[None]):
     sandbox: reactive[bool] = reactive(False)
     refreshed_at: reactive[datetime | None] = reactive(None)
     reconnecting: reactive[bool] = reactive(False)
+    # An error a person must fix: polling has stopped until `r`.
+    problem: reactive[GomanError | None] = reactive(None)
 
     def __init__(
         self,
@@ -88,7 +108,10 @@ class GomanApp(App[None]):
         )
         self._polling = False
         self._outage: GomanError | None = None
+        self._reported: set[str] = set()
         self._quitting = False
+        # Set by `goman` itself (not by tests, which share one event loop and process).
+        self.handle_sigterm = False
 
     # -- start-up and polling ---------------------------------------------------------
 
@@ -100,6 +123,8 @@ class GomanApp(App[None]):
     def on_mount(self) -> None:
         if self._sandbox_hint is not None:
             self.sandbox = self._sandbox_hint
+        if self.handle_sigterm:
+            self._catch_sigterm()
         self.poll()
         self.set_interval(self.poll_interval, self.poll)
 
@@ -108,8 +133,8 @@ class GomanApp(App[None]):
 
     def poll(self) -> None:
         """One tick: connect if not yet connected, then one conditional GET of the index."""
-        if self._polling:
-            return  # the previous tick is still waiting on the network
+        if self._polling or self.problem is not None:
+            return  # the previous tick is still waiting, or a person must fix something
         self._polling = True
         self._poll_worker()
 
@@ -121,19 +146,29 @@ class GomanApp(App[None]):
             return self.index_poller.poll()
 
         try:
-            ok, changed = self.read_reporting(read)
+            ok, changed = self.read_reporting(read, main=True)
         finally:
             self._polling = False
         if ok and changed is not None:
             self.later(self._index_changed, changed.doc or ClusterIndex())
 
-    def read_reporting(self, read: Callable[[], T]) -> tuple[bool, T | None]:
+    def read_reporting(self, read: Callable[[], T], *, main: bool = False) -> tuple[bool, T | None]:
         """Run one read from a worker thread and report the connection state it shows:
-        every screen's polling goes through here, so they all say "reconnecting" alike."""
+        every screen's polling goes through here, so they all say "reconnecting" alike.
+
+        A failure that is not the network's stops everything when it is the main poll
+        (`main`: who am I, and the index); a screen's own read (a history the identity may
+        not list, say) only says so, once."""
         try:
             value = read()
         except Exception as exc:
-            self.later(self.connection_failed, self._error(exc))
+            error = self._error(exc)
+            if is_transient(exc):
+                self.later(self.connection_failed, error)
+            elif main:
+                self.later(self.stopped_by, error)
+            else:
+                self.later(self.read_failed, error)
             return False, None
         self.later(self.connection_ok)
         return True, value
@@ -179,13 +214,36 @@ class GomanApp(App[None]):
             self.notify("Connection restored.", title="goman", timeout=4)
 
     def connection_failed(self, error: GomanError) -> None:
-        """Polling failed: say so once per outage and keep trying on every tick."""
+        """The network failed: say so once per outage and keep trying on every tick."""
         self.reconnecting = True
         if self._outage is None or self._outage.message != error.message:
             self.show_error(error)
         self._outage = error
 
+    def stopped_by(self, error: GomanError) -> None:
+        """An error retrying cannot fix: stop polling and show it with its fix."""
+        from goman.tui.screens.problem import ProblemScreen
+
+        self.reconnecting = False
+        self.problem = error
+        if self.screen_stack and not isinstance(self.screen, ProblemScreen):
+            self.push_screen(ProblemScreen(error))
+
+    def read_failed(self, error: GomanError) -> None:
+        """A screen's own read failed for good: say it once (it is not the connection)."""
+        if error.message not in self._reported:
+            self._reported.add(error.message)
+            self.show_error(error)
+
+    def try_again(self) -> None:
+        """After the user fixed something: poll again from scratch."""
+        self.problem = None
+        self._reported.clear()
+        self.refresh_soon()
+
     def refresh_soon(self) -> None:
+        if not self.screen_stack:
+            return  # a job's news arriving while the app shuts down
         self.poll()
         refresh = getattr(self.screen, "refresh_data", None)
         if callable(refresh):
@@ -214,9 +272,28 @@ class GomanApp(App[None]):
         return map_error(exc, profile=profile)
 
     def show_error(self, error: GomanError) -> None:
-        """The CLI's `error:` and `fix:` lines, as a notification."""
-        body = error.message + (f"\nfix: {error.hint}" if error.hint else "")
-        self.notify(body, title="error", severity="error", timeout=12, markup=False)
+        """The CLI's `error:` and `fix:` lines, as a notification, in the TUI's words."""
+        body = error.message + (f"\nfix: {for_tui(error.hint)}" if error.hint else "")
+        self.notify(body, title="error", severity="error", timeout=12)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification, from every screen: text, never markup (a message may quote a
+        name or an error from the bucket), and no control characters."""
+        super().notify(
+            printable(message, multiline=True),
+            title=printable(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def call_blocking(
         self,
@@ -265,7 +342,10 @@ class GomanApp(App[None]):
             self.push_screen(JobsScreen())
 
     def action_refresh(self) -> None:
-        self.refresh_soon()
+        if self.problem is not None:
+            self.try_again()
+        else:
+            self.refresh_soon()
 
     async def action_quit(self) -> None:
         if self._quitting:
@@ -283,7 +363,7 @@ class GomanApp(App[None]):
         if not isinstance(self.screen, ConfirmQuit):
             self.push_screen(ConfirmQuit(active, self.config.job_lease_seconds), answered)
 
-    def _hand_back_and_exit(self) -> None:
+    def _hand_back_and_exit(self, return_code: int = 0) -> None:
         """Stop the jobs running here at their next safe point, un-cancelled, so another
         worker can resume them at once instead of waiting out their lease; then exit."""
         self._quitting = True
@@ -295,9 +375,22 @@ class GomanApp(App[None]):
 
         def body() -> None:
             self.runner.stop(HAND_BACK_SECONDS)
-            self.later(self.exit)
+            self.later(lambda: self.exit(return_code=return_code))
 
         self.run_worker(body, thread=True, group="quit", exit_on_error=False)
+
+    def _catch_sigterm(self) -> None:
+        """SIGTERM is a quit without the question: jobs running here are handed back at
+        once (their leases released), and goman exits 143, as the CLI does."""
+        import asyncio
+
+        def terminated() -> None:
+            if not self._quitting:
+                self._hand_back_and_exit(TERMINATED)
+
+        # Not on the main thread (or no signals here): the default, ending the process.
+        with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated)
 
     def open_cluster(self, name: str) -> None:
         from goman.tui.screens.detail import DetailScreen
@@ -334,10 +427,12 @@ class GomanApp(App[None]):
                 return
             from goman.clusters import service
 
-            self.call_blocking(
-                lambda: service.scale_cluster(self.store, name, workers),
-                lambda job: self.start_job(job, "Scaling"),
-            )
+            def started(job: Any) -> None:
+                if job is None:
+                    self.notify(f"{name} already has {workers} worker(s): nothing to do.")
+                self.start_job(job, "Scaling")
+
+            self.call_blocking(lambda: service.scale_cluster(self.store, name, workers), started)
 
         self.push_screen(ScaleDialog(summary), submitted)
 
@@ -387,7 +482,7 @@ class GomanApp(App[None]):
 
             self.call_blocking(
                 lambda: save_kubeconfig(self.store, name, request),
-                lambda text: self.notify(text, title="kubeconfig", timeout=8, markup=False),
+                lambda text: self.notify(text, title="kubeconfig", timeout=8),
             )
 
         self.push_screen(KubeconfigDialog(name, profile), submitted)
@@ -395,33 +490,63 @@ class GomanApp(App[None]):
     # -- command palette ---------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """goman's own actions (not Textual's themes, keys or screenshots): the app's, then
+        those that apply to the selected cluster as it is now, then "Open" for the others.
+
+        The palette reads titles as markup: only valid cluster names (no `[`, no spaces)
+        ever reach it; a forged name in the index is simply not offered."""
         yield SystemCommand("Create cluster", "Open the create dialog", self.create_cluster)
         yield SystemCommand("Jobs", "All jobs: cancel and resume", self.action_jobs)
         yield SystemCommand("Help", "Every key", self.action_help)
         yield SystemCommand("Refresh", "Poll the state bucket now", self.action_refresh)
-        names = sorted(self.index.clusters) if self.index else []
-        for name in names:
+        yield SystemCommand("Quit", "Leave goman (asks if a job runs here)", self.action_quit)
+        more = getattr(screen, "selection_commands", None)
+        if callable(more):
+            yield from more()
+        clusters = self.index.clusters if self.index else {}
+        pick = getattr(screen, "selected_cluster", None)
+        selected = pick() if callable(pick) else None
+        summary = clusters.get(selected) if selected and NAME_RE.fullmatch(selected) else None
+        if summary is not None:
+            yield from self._cluster_commands(summary, screen)
+        for name in sorted(clusters):
+            if name != selected and NAME_RE.fullmatch(name):
+                yield SystemCommand(
+                    f"Open {name}", f"Detail of cluster {name}", self._bind(self.open_cluster, name)
+                )
+
+    def _cluster_commands(self, s: ClusterSummary, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        from goman.tui.screens.detail import DetailScreen
+
+        name = s.name
+        busy = s.job_id is not None
+        if not isinstance(screen, DetailScreen):
             yield SystemCommand(
-                f"Open {name}", f"Detail of cluster {name}", self._bind(self.open_cluster, name)
+                f"Open {name}", f"Detail of cluster {name}", self._bind(self.open_cluster, s.name)
             )
+        if s.phase == "Running" and not busy:
             yield SystemCommand(
                 f"Scale {name}",
-                f"Change the workers of {name}",
-                self._bind(self.scale_cluster, name),
+                "Change its number of workers",
+                self._bind(self.scale_cluster, s.name),
             )
+        if s.phase == "Failed" and not busy:
             yield SystemCommand(
                 f"Retry {name}",
-                f"Run {name}'s failed create or scale again, replacing failed nodes",
-                self._bind(self.retry_cluster, name),
+                "Run its failed create or scale again, replacing failed nodes",
+                self._bind(self.retry_cluster, s.name),
             )
+        if s.phase != "Deleting":
             yield SystemCommand(
-                f"Delete {name}", f"Delete cluster {name}", self._bind(self.delete_cluster, name)
+                f"Delete {name}",
+                "Delete it and everything it has",
+                self._bind(self.delete_cluster, s.name),
             )
+        if s.endpoint:
             yield SystemCommand(
                 f"Kubeconfig {name}",
-                f"Write or merge {name}'s kubeconfig",
-                self._bind(self.kubeconfig, name),
+                "Write or merge its kubeconfig",
+                self._bind(self.kubeconfig, s.name),
             )
 
     @staticmethod

@@ -1,10 +1,17 @@
-"""How values look on screen: ages, durations, money, phases. Pure functions, no I/O."""
+"""How values look on screen: ages, durations, money, phases. Pure functions, no I/O.
+
+Most values come from the bucket or from nodes and are untrusted: they reach the screen
+only as `Text` built by `plain` (or the helpers below, which use it), never as a string a
+widget would parse as markup, and without control characters.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from rich.text import Text
+
+from goman.models.text import printable
 
 # k9s-like colours: green is settled, yellow is moving, red needs a person.
 PHASE_STYLE = {
@@ -45,8 +52,21 @@ STEP_STYLE = {
 }
 
 
+def plain(value: object, style: str = "") -> Text:
+    """Untrusted text as it must reach the screen: as text (never markup), one line, with no
+    control characters."""
+    return Text(printable(value), style=style)
+
+
+def cell(value: object, style: str = "") -> Text:
+    """A table cell: the value as text, or a dim dash when there is none."""
+    if value is None or value == "":
+        return Text("-", style="dim")
+    return plain(value, style)
+
+
 def styled(value: str, styles: dict[str, str]) -> Text:
-    return Text(value, style=styles.get(value, ""))
+    return plain(value, styles.get(value, ""))
 
 
 def phase(value: str) -> Text:
@@ -72,10 +92,22 @@ def age(since: datetime | None, now: datetime) -> str:
     return "-" if since is None else duration(now - since)
 
 
+def precise(delta: timedelta) -> str:
+    """A duration to the second (how long a job or step took): 45s, 4m05s, 1h02m03s, 2d3h."""
+    seconds = max(0, int(delta.total_seconds()))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours >= 24:
+        return f"{hours // 24}d{hours % 24}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def elapsed(start: datetime | None, end: datetime | None, now: datetime) -> str:
     if start is None:
         return "-"
-    return duration((end or now) - start)
+    return precise((end or now) - start)
 
 
 def money(per_hour: float | None) -> str:
@@ -92,4 +124,4 @@ def nodes(ready: int, total: int) -> Text:
 
 
 def dash(value: object) -> str:
-    return "-" if value in (None, "") else str(value)
+    return "-" if value in (None, "") else printable(value)

@@ -9,20 +9,27 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from goman.models.cluster import ClusterDoc
 from goman.models.job import Job
+from goman.models.text import printable
 from goman.state.store import VersionInfo
 from goman.tui import data
 from goman.tui import format as fmt
 from goman.tui.widgets.status_header import StatusHeader
-from goman.tui.widgets.tables import cursor_key, show_steps
+from goman.tui.widgets.tables import SafeTable, cursor_key, show_steps
 
 if TYPE_CHECKING:
     from goman.tui.app import GomanApp
+
+
+def _row(text: Text, label: str, value: object, style: str = "") -> None:
+    text.append(f"{label:<14}", style="dim")
+    text.append_text(fmt.plain(value, style) if not isinstance(value, Text) else value)
+    text.append("\n")
 
 
 def spec_text(doc: ClusterDoc) -> Text:
@@ -36,33 +43,35 @@ def spec_text(doc: ClusterDoc) -> Text:
         ("k3s", s.k3s_version),
         ("api from", ", ".join(s.api_cidrs)),
     ):
-        text.append(f"{label:<14}", style="dim")
-        text.append(f"{value}\n")
+        _row(text, label, value)
     return text
 
 
+def next_keys(doc: ClusterDoc, last_job: Job | None) -> str | None:
+    """What to press about a Failed cluster (the CLI names commands instead)."""
+    if doc.status.phase != "Failed" or doc.status.job_id is not None:
+        return None
+    if last_job is not None and last_job.type == "delete":
+        return "press d to delete it again"
+    return "press t to retry, d to delete"
+
+
 def status_text(doc: ClusterDoc, now: Any, last_job: Job | None = None) -> Text:
+    """Phase first, then what to press (if anything), then the rest; the message last and
+    whole: it wraps, and the panel scrolls when it is long."""
     st = doc.status
     text = Text()
-    text.append(f"{'phase':<14}", style="dim")
-    text.append_text(fmt.phase(st.phase))
-    text.append("\n")
+    _row(text, "phase", fmt.phase(st.phase))
+    keys = next_keys(doc, last_job)
+    if keys:
+        _row(text, "", Text(keys, style="bold"))
     total = doc.spec.servers + doc.spec.workers
-    for label, value in (
-        ("nodes ready", f"{doc.nodes_ready}/{total}"),
-        ("endpoint", fmt.dash(st.endpoint)),
-        ("job", f"{st.job_id} ({st.job_step or 'queued'})" if st.job_id else "-"),
-        ("created", f"{fmt.clock(doc.created_at)} ({fmt.age(doc.created_at, now)} ago)"),
-        ("message", st.message or "-"),
-    ):
-        text.append(f"{label:<14}", style="dim")
-        text.append(f"{value}\n")
-    # A failed delete is not retried (delete runs again); the last job says which it was.
-    if st.phase == "Failed" and st.job_id is None and last_job and last_job.type != "delete":
-        text.append(f"{'':<14}")
-        text.append(
-            "press t to retry (nodes that failed are replaced), d to delete\n", style="bold"
-        )
+    _row(text, "nodes ready", f"{doc.nodes_ready}/{total}")
+    _row(text, "endpoint", fmt.dash(st.endpoint))
+    _row(text, "job", f"{st.job_id} ({st.job_step or 'queued'})" if st.job_id else "-")
+    _row(text, "created", f"{fmt.clock(doc.created_at)} ({fmt.age(doc.created_at, now)} ago)")
+    text.append(f"{'message':<14}", style="dim")
+    text.append(printable(st.message or "-", multiline=True))
     return text
 
 
@@ -75,9 +84,10 @@ class DetailScreen(Screen[None]):
         # status names the key, and ? and the palette list it.
         Binding("t", "retry", "Retry a Failed cluster", show=False),
         Binding("k", "kubeconfig", "Kubeconfig"),
-        Binding("1", "tab('nodes')", "Nodes"),
-        Binding("2", "tab('jobs')", "Jobs"),
-        Binding("3", "tab('history')", "History"),
+        # One footer entry for the three tab keys, so the footer fits 80 columns.
+        Binding("1", "tab('nodes')", "Tabs", key_display="1-3"),
+        Binding("2", "tab('jobs')", "Jobs tab", show=False),
+        Binding("3", "tab('history')", "History tab", show=False),
         Binding("space", "mark", "Mark version", show=False),
         Binding("v", "diff", "Diff versions", show=False),
     ]
@@ -97,28 +107,28 @@ class DetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader()
-        yield Static(f"[b]{self.cluster}[/b]", id="detail-title")
+        yield Static(fmt.plain(self.cluster, "bold"), id="detail-title")
         with Horizontal(id="summary"):
-            with Vertical(classes="panel"):
+            with Vertical(classes="panel", id="spec-panel"):
                 yield Static("SPEC", classes="panel-title")
                 yield Static("loading…", id="spec")
-            with Vertical(classes="panel"):
+            with VerticalScroll(classes="panel", id="status-panel"):
                 yield Static("STATUS", classes="panel-title")
                 yield Static("loading…", id="status")
         with TabbedContent(id="tabs", initial="nodes"):
             with TabPane("Nodes", id="nodes"):
-                yield DataTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
+                yield SafeTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Jobs", id="jobs"):
-                yield DataTable(id="jobs-table", cursor_type="row")
-                yield DataTable(id="steps-table", cursor_type="row")
+                yield SafeTable(id="jobs-table", cursor_type="row")
+                yield SafeTable(id="steps-table", cursor_type="row")
             with TabPane("History", id="history"):
                 yield Static(
                     "space marks a version; v diffs the marked version with the highlighted "
                     "one (or the highlighted one with the version before it).",
                     classes="hint",
                 )
-                yield DataTable(id="versions-table", cursor_type="row")
-        yield Footer()
+                yield SafeTable(id="versions-table", cursor_type="row")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._cluster_poller = data.cluster_poller(self.goman.store, self.cluster)
@@ -145,6 +155,16 @@ class DetailScreen(Screen[None]):
         )
         self.refresh_data()
         self.set_interval(self.goman.poll_interval, self.refresh_data)
+        # "created … ago" follows the clock between two changes of the document.
+        self.set_interval(1, self._tick)
+
+    def _tick(self) -> None:
+        if self.doc is not None:
+            self._show_status(self.doc)
+
+    def selected_cluster(self) -> str:
+        """The cluster shown (what the command palette offers actions for)."""
+        return self.cluster
 
     # -- data ---------------------------------------------------------------------------
 
@@ -160,18 +180,19 @@ class DetailScreen(Screen[None]):
     def _load(self, with_history: bool) -> None:
         app = self.goman
 
-        def read() -> tuple[Any, Any, list[VersionInfo] | None]:
-            changed = self._cluster_poller.poll()
-            jobs = self._jobs_poller.poll()
-            versions = data.history(app.store, self.cluster) if with_history else None
-            return changed, jobs, versions
+        def read() -> tuple[Any, Any]:
+            return self._cluster_poller.poll(), self._jobs_poller.poll()
 
         try:
             ok, got = app.read_reporting(read)
+            versions: list[VersionInfo] | None = None
+            if ok and with_history:
+                # On its own: an identity without s3:ListBucketVersions still sees the rest.
+                _, versions = app.read_reporting(lambda: data.history(app.store, self.cluster))
         finally:
             self._busy = False
         if ok and got is not None:
-            app.later(self._apply, *got)
+            app.later(self._apply, *got, versions)
 
     def _apply(
         self,
@@ -210,14 +231,14 @@ class DetailScreen(Screen[None]):
         table.clear()
         for n in doc.status.nodes:
             table.add_row(
-                Text(n.name, style="bold"),
-                n.role,
-                fmt.dash(n.instance_id),
-                fmt.dash(n.instance_type),
-                fmt.dash(n.az),
-                fmt.dash(n.private_ip),
-                fmt.dash(n.public_ip),
-                n.state,
+                fmt.plain(n.name, "bold"),
+                fmt.plain(n.role),
+                fmt.cell(n.instance_id),
+                fmt.cell(n.instance_type),
+                fmt.cell(n.az),
+                fmt.cell(n.private_ip),
+                fmt.cell(n.public_ip),
+                fmt.cell(n.state),
                 fmt.styled(n.phase, fmt.NODE_STYLE),
                 key=n.name,
             )
@@ -234,11 +255,11 @@ class DetailScreen(Screen[None]):
         for job in self.jobs:
             step = job.current_step
             table.add_row(
-                job.id,
-                job.type,
+                fmt.plain(job.id),
+                fmt.plain(job.type),
                 fmt.styled(job.status, fmt.JOB_STYLE),
-                fmt.dash(step.name if step and not job.finished else None),
-                fmt.dash(job.lease.owner if job.lease else None),
+                fmt.cell(step.name if step and not job.finished else None),
+                fmt.cell(job.lease.owner if job.lease else None),
                 fmt.clock(job.created_at),
                 fmt.elapsed(job.created_at, job.finished_at, now),
                 key=job.id,
@@ -265,7 +286,7 @@ class DetailScreen(Screen[None]):
             note = "delete marker" if v.is_delete_marker else ("latest" if v.is_latest else "")
             table.add_row(
                 mark,
-                v.version_id,
+                fmt.plain(v.version_id),
                 fmt.clock(v.last_modified),
                 f"{v.size} B",
                 note,

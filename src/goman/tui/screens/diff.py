@@ -11,14 +11,16 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from goman.models.text import printable
 from goman.state.store import VersionInfo
 from goman.tui import format as fmt
 from goman.tui.widgets.status_header import StatusHeader
 
 
 def diff_text(lines: list[str]) -> Text:
+    """The diff as text (the documents may hold anything: never markup, no controls)."""
     text = Text()
-    for line in lines:
+    for line in (printable(raw) for raw in lines):
         if line.startswith(("+++", "---")):
             style = "bold"
         elif line.startswith("@@"):
@@ -46,14 +48,17 @@ class DiffScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader()
-        yield Static(
-            f"[b]{self.cluster}[/b] state: {self.old.version_id} ({fmt.clock(self.old.last_modified)})"
-            f" → {self.new.version_id} ({fmt.clock(self.new.last_modified)})",
-            id="detail-title",
+        title = fmt.plain(self.cluster, "bold")
+        title.append_text(
+            fmt.plain(
+                f" state: {self.old.version_id} ({fmt.clock(self.old.last_modified)})"
+                f" → {self.new.version_id} ({fmt.clock(self.new.last_modified)})"
+            )
         )
+        yield Static(title, id="detail-title")
         with VerticalScroll(id="diff"):
             yield Static(diff_text(self.lines) if self.lines else "The two versions are identical.")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def action_back(self) -> None:
         self.dismiss(None)

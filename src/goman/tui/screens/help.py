@@ -16,9 +16,13 @@ from textual.widgets import Static
 COMMON: list[tuple[str, str]] = [
     ("↑ ↓ pgup pgdn home end", "Move in a table"),
     ("tab / shift+tab", "Next / previous field or table"),
-    ("ctrl+p", "Command palette: every action, every cluster"),
     ("mouse", "Click rows, headers (sort), tabs and buttons"),
 ]
+# Longer words than the footer has room for.
+_SAID = {
+    "command_palette": "Command palette: goman's actions for what is selected, open any cluster",
+    "tab('nodes')": "Nodes tab",
+}
 
 
 def key_rows(
@@ -29,7 +33,7 @@ def key_rows(
         if not isinstance(item, Binding) or not item.description:
             continue
         key = {"question_mark": "?", "slash": "/", "O": "shift+o"}.get(item.key, item.key)
-        rows.append((key, item.description))
+        rows.append((key, _SAID.get(item.action, item.description)))
     return rows + (extra or [])
 
 
@@ -53,7 +57,12 @@ def sections() -> list[tuple[str, list[tuple[str, str]]]]:
         ("Jobs", key_rows(JobsScreen.BINDINGS)),
         (
             "Dialogs",
-            key_rows(CreateDialog.BINDINGS, [("enter", "Confirm"), ("escape", "Cancel")])[1:],
+            [
+                ("enter", "Confirm, wherever the focus is (on a button: press it)"),
+                *key_rows(CreateDialog.BINDINGS),
+                ("space / ↑ ↓", "Choose an option, open a drop-down"),
+                ("escape", "Cancel"),
+            ],
         ),
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -42,7 +43,7 @@ class HomeScreen(Screen[None]):
         Binding("t", "retry", "Retry a Failed cluster", show=False),
         Binding("k", "kubeconfig", "Kubeconfig"),
         Binding("slash", "filter", "Filter", priority=True),
-        Binding("o", "sort", "Sort"),
+        Binding("o", "sort", "Sort", show=False),
         Binding("O", "reverse", "Reverse sort", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -53,12 +54,15 @@ class HomeScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader()
+        # In the flow under the header (not docked over it): the connection state stays seen.
         yield Input(
-            placeholder="filter: type to narrow, enter to keep, escape to clear", id="filter"
+            placeholder="filter: type to narrow, enter to keep, escape to clear",
+            id="filter",
+            compact=True,
         )
         yield ClustersTable(id="clusters")
         yield Static(LOADING, id="empty")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one(ClustersTable)
@@ -67,8 +71,9 @@ class HomeScreen(Screen[None]):
             self._show(self.goman.index.clusters.values())
         else:
             table.display = False
-        # Ages follow the clock even when the index does not change.
-        self.set_interval(30, table.refresh_ages)
+        # Ages follow the clock even when the index does not change: every second, so a
+        # young cluster's age ticks (the column widens as the ages grow).
+        self.set_interval(1, table.refresh_ages)
 
     @property
     def table(self) -> ClustersTable:
@@ -88,10 +93,12 @@ class HomeScreen(Screen[None]):
             table.display = True
             return
         if table.summaries:
-            empty.update(
-                f"No cluster matches [b]{table.filter_text}[/b]. "
-                "Press [b reverse] escape [/] to clear the filter."
-            )
+            text = Text("No cluster matches ")
+            text.append(table.filter_text, style="bold")  # typed text, shown as text
+            text.append(". Press ")
+            text.append(" escape ", style="bold reverse")
+            text.append(" to clear the filter.")
+            empty.update(text)
         else:
             empty.update(WELCOME)
         empty.display = True
@@ -130,6 +137,10 @@ class HomeScreen(Screen[None]):
         self.table.sort_by(self.table.sort_column, reverse=not self.table.sort_reverse)
 
     # -- actions on the selected cluster ---------------------------------------------------
+
+    def selected_cluster(self) -> str | None:
+        """The highlighted cluster (what the command palette offers actions for)."""
+        return self.table.selected_name()
 
     def _selected(self) -> str | None:
         name = self.table.selected_name()

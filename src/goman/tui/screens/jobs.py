@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -14,10 +16,12 @@ from goman.models.job import Job
 from goman.tui import data
 from goman.tui import format as fmt
 from goman.tui.widgets.status_header import StatusHeader
-from goman.tui.widgets.tables import cursor_key, show_steps
+from goman.tui.widgets.tables import SafeTable, cursor_key, show_steps
 
 if TYPE_CHECKING:
     from goman.tui.app import GomanApp
+
+_JOB_ID = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9a-f]{1,32}")
 
 
 class JobsScreen(Screen[None]):
@@ -39,15 +43,15 @@ class JobsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusHeader()
         yield Static("[b]Jobs[/b]", id="detail-title")
-        yield DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+        yield SafeTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
         yield Static("Loading jobs…", id="jobs-empty")
-        yield DataTable(id="steps-table", cursor_type="row")
-        yield Footer()
+        yield SafeTable(id="steps-table", cursor_type="row")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._poller = data.JobsPoller(self.goman.store)
         self.query_one("#jobs-table", DataTable).add_columns(
-            "JOB", "CLUSTER", "TYPE", "STATUS", "STEP", "OWNER", "ELAPSED", "TRIES"
+            "JOB", "CLUSTER", "TYPE", "STATUS", "STEP", "CREATED", "ELAPSED", "TRIES", "OWNER"
         )
         self.query_one("#steps-table", DataTable).add_columns(
             "STEP", "STATUS", "STARTED", "TOOK", "TRIES", "MESSAGE"
@@ -83,14 +87,15 @@ class JobsScreen(Screen[None]):
             if job.id in here:
                 owner = f"this TUI ({owner})" if owner else "this TUI"
             table.add_row(
-                job.id,
-                job.cluster,
-                job.type,
+                fmt.plain(job.id),
+                fmt.plain(job.cluster),
+                fmt.plain(job.type),
                 fmt.styled(job.status, fmt.JOB_STYLE),
-                fmt.dash(step.name if step and not job.finished else None),
-                fmt.dash(owner),
+                fmt.cell(step.name if step and not job.finished else None),
+                fmt.clock(job.created_at),
                 fmt.elapsed(job.created_at, job.finished_at, now),
                 str(job.attempts),
+                fmt.cell(owner),
                 key=job.id,
             )
         if keep is not None and keep in table.rows:
@@ -99,6 +104,19 @@ class JobsScreen(Screen[None]):
         empty.update("No jobs yet: creating, scaling or deleting a cluster makes one.")
         empty.display = not jobs
         self._show_steps()
+
+    def selection_commands(self) -> Iterable[SystemCommand]:
+        """For the command palette: what can be done to the highlighted job."""
+        job = self._selected()
+        # The palette reads titles as markup: only ids of goman's own shape go there.
+        if job is None or job.finished or not _JOB_ID.fullmatch(job.id):
+            return
+        yield SystemCommand(
+            f"Cancel job {job.id}", "Stop it (at its current step)", self.action_cancel_job
+        )
+        yield SystemCommand(
+            f"Resume job {job.id} here", "Run it in this TUI", self.action_resume_job
+        )
 
     def _selected(self) -> Job | None:
         key = cursor_key(self.query_one("#jobs-table", DataTable))

@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 
 from goman.models.cluster import ClusterSummary
 from goman.tui import format as fmt
-from goman.tui.widgets.tables import cursor_key
+from goman.tui.widgets.tables import SafeTable, cursor_key
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("name", "NAME"),
@@ -67,10 +67,10 @@ def matches(summary: ClusterSummary, text: str) -> bool:
 def job_cell(summary: ClusterSummary) -> Text:
     if not summary.job_id:
         return Text("-", style="dim")
-    return Text(f"▶ {summary.job_step or 'queued'}", style="cyan")
+    return fmt.plain(f"▶ {summary.job_step or 'queued'}", "cyan")
 
 
-class ClustersTable(DataTable[Any]):
+class ClustersTable(SafeTable):
     """Rows keyed by cluster name, so the cursor stays on its cluster across refreshes."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -130,7 +130,8 @@ class ClustersTable(DataTable[Any]):
             self.move_cursor(row=self.get_row_index(keep), animate=False)
 
     def refresh_ages(self) -> None:
-        """Ages move with the clock, not with the index: update that column alone."""
+        """Ages move with the clock, not with the index: update that column alone (it
+        widens as the values grow, from 59s to 1m0s)."""
         now = self.now()
         by_name = {s.name: s for s in self.summaries}
         for row_key in self.rows:
@@ -141,11 +142,11 @@ class ClustersTable(DataTable[Any]):
     @staticmethod
     def _cells(s: ClusterSummary, now: datetime) -> tuple[Any, ...]:
         return (
-            Text(s.name, style="bold"),
-            s.mode,
+            fmt.plain(s.name, "bold"),
+            fmt.plain(s.mode),
             fmt.phase(s.phase),
             fmt.nodes(s.nodes_ready, s.nodes_total),
-            fmt.dash(s.endpoint),
+            fmt.cell(s.endpoint),
             fmt.money(s.cost_per_hour),
             fmt.age(s.created_at, now),
             job_cell(s),

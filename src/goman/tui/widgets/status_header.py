@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, Static
 
+from goman.models.text import printable
 from goman.tui.data import Identity
 
 # The app attributes this bar follows (reactives on GomanApp).
-WATCHED = ("identity", "sandbox", "refreshed_at", "reconnecting")
+WATCHED = ("identity", "sandbox", "refreshed_at", "reconnecting", "problem")
 
 
 def where_text(identity: Identity | None) -> Text:
@@ -23,20 +24,25 @@ def where_text(identity: Identity | None) -> Text:
     if identity is None:
         text.append("connecting…", style="dim")
         return text
+    # Most telling first: a narrow terminal cuts the end (the bucket is goman-{account}).
     for label, value in (
-        ("account", identity.account_id),
         ("profile", identity.profile),
-        ("bucket", identity.bucket),
         ("region", identity.region),
+        ("account", identity.account_id),
+        ("bucket", identity.bucket),
     ):
         if text:
             text.append("  ")
         text.append(f"{label} ", style="dim")
-        text.append(value, style="bold")
+        text.append(printable(value), style="bold")
     return text
 
 
-def connection_text(refreshed_at: datetime | None, reconnecting: bool) -> Text:
+def connection_text(
+    refreshed_at: datetime | None, reconnecting: bool, stopped: bool = False
+) -> Text:
+    if stopped:
+        return Text("● stopped: an error to fix (r retries)", style="bold red")
     if reconnecting:
         text = Text("● reconnecting…", style="bold red")
         if refreshed_at is not None:
@@ -68,6 +74,9 @@ class StatusHeader(Horizontal):
         self.query_one("#where", Static).update(where_text(getattr(app, "identity", None)))
         self.query_one("#sandbox-badge").display = bool(getattr(app, "sandbox", False))
         reconnecting = bool(getattr(app, "reconnecting", False))
+        stopped = getattr(app, "problem", None) is not None
         connection = self.query_one("#connection", Static)
-        connection.set_class(reconnecting, "-reconnecting")
-        connection.update(connection_text(getattr(app, "refreshed_at", None), reconnecting))
+        connection.set_class(reconnecting or stopped, "-reconnecting")
+        connection.update(
+            connection_text(getattr(app, "refreshed_at", None), reconnecting, stopped)
+        )

@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from goman.models.cluster import check_name
 from goman.models.config import INSTANCE_TYPE_RE, K3S_VERSION_RE, REGION_RE, AppConfig
 from goman.tui import format as fmt
 from goman.tui.pricing import cluster_price, instance_types
+from goman.tui.screens.dialogs.base import Dialog
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,8 @@ def pattern_problem(value: str, pattern: Any, what: str, example: str) -> str:
     return "" if pattern.match(value.strip()) else f"{value!r} is not {what} (e.g. {example})."
 
 
-class CreateDialog(ModalScreen[CreateRequest | None]):
+class CreateDialog(Dialog[CreateRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Create"),
     ]
 
@@ -137,7 +137,7 @@ class CreateDialog(ModalScreen[CreateRequest | None]):
             shown.pop("name", None)  # do not scold an empty form before anything is typed
         for field in ("name", "workers", "region", "k3s_version"):
             self.query_one(f"#{field}", Input).set_class(field in shown, "-invalid")
-        self.query_one("#problems", Static).update("\n".join(shown.values()))
+        self.query_one("#problems", Static).update(Text("\n".join(shown.values())))
         self.query_one("#create", Button).disabled = bool(problems)
         self._estimate(problems)
         return problems
@@ -161,7 +161,6 @@ class CreateDialog(ModalScreen[CreateRequest | None]):
     def _changed(self) -> None:
         self._validate()
 
-    @on(Input.Submitted)
     @on(Button.Pressed, "#create")
     def action_submit(self) -> None:
         problems = self._validate()

@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from goman.tui import format as fmt
+from goman.tui.screens.dialogs.base import Dialog
 
-class DeleteDialog(ModalScreen[bool]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
+class DeleteDialog(Dialog[bool]):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.cluster = name
 
     def compose(self) -> ComposeResult:
+        name = fmt.plain(self.cluster)
         with Vertical(id="dialog", classes="dialog -danger"):
-            yield Label(f"Delete {self.cluster}?", classes="dialog-title")
+            yield Label(Text.assemble("Delete ", name, "?"), classes="dialog-title")
             yield Static(
-                "This terminates every instance of the cluster, releases its endpoint and "
-                "removes its security group and state. It cannot be undone.\n"
-                f"Type [b]{self.cluster}[/b] to confirm.",
+                Text.assemble(
+                    "This terminates every instance of the cluster, releases its endpoint and "
+                    "removes its security group and state. It cannot be undone.\nType ",
+                    fmt.plain(self.cluster, "bold"),
+                    " to confirm.",
+                ),
                 classes="hint",
             )
-            yield Input(placeholder=self.cluster, id="confirm", compact=True)
+            yield Input(placeholder=name.plain, id="confirm", compact=True)
             with Horizontal(classes="buttons"):
                 yield Button("Delete", variant="error", id="delete", disabled=True)
                 yield Button("Cancel", id="cancel")
@@ -43,7 +45,6 @@ class DeleteDialog(ModalScreen[bool]):
     def _changed(self) -> None:
         self.query_one("#delete", Button).disabled = not self._confirmed()
 
-    @on(Input.Submitted)
     @on(Button.Pressed, "#delete")
     def action_submit(self) -> None:
         if self._confirmed():

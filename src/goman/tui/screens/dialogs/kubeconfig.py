@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, Label, RadioSet, Static
 
+from goman.tui import format as fmt
 from goman.tui.kubeconfig import default_file_path, default_merge_path
+from goman.tui.screens.dialogs.base import Choice, Dialog
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,7 @@ class KubeconfigRequest:
     context: str
 
 
-class KubeconfigDialog(ModalScreen[KubeconfigRequest | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
+class KubeconfigDialog(Dialog[KubeconfigRequest | None]):
     def __init__(self, name: str, profile: str) -> None:
         super().__init__()
         self.cluster = name
@@ -32,10 +30,12 @@ class KubeconfigDialog(ModalScreen[KubeconfigRequest | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog -wide"):
-            yield Label(f"Kubeconfig of {self.cluster}", classes="dialog-title")
+            yield Label(
+                Text.assemble("Kubeconfig of ", fmt.plain(self.cluster)), classes="dialog-title"
+            )
             with RadioSet(id="how", compact=True):
-                yield RadioButton("Merge into my kubeconfig", value=True, id="merge")
-                yield RadioButton("Write a separate file", id="file")
+                yield Choice("Merge into my kubeconfig", value=True, id="merge")
+                yield Choice("Write a separate file", id="file")
             with Horizontal(classes="field"):
                 yield Label("Path")
                 yield Input(str(default_merge_path()), id="path", compact=True)
@@ -53,7 +53,7 @@ class KubeconfigDialog(ModalScreen[KubeconfigRequest | None]):
 
     @property
     def merging(self) -> bool:
-        return self.query_one("#merge", RadioButton).value
+        return self.query_one("#merge", Choice).value
 
     @on(RadioSet.Changed)
     def _how_changed(self) -> None:
@@ -65,17 +65,27 @@ class KubeconfigDialog(ModalScreen[KubeconfigRequest | None]):
     def _describe(self) -> None:
         path = self.query_one("#path", Input).value.strip()
         context = self.query_one("#context", Input).value.strip()
+        # What was typed is shown as typed: a path with [brackets] is not markup.
         if self.merging:
-            text = (
-                f"Merges context [b]{context}[/b] into [b]{path}[/b], keeping every other "
-                "entry, and makes it the current context."
+            text = Text.assemble(
+                "Merges context ",
+                fmt.plain(context, "bold"),
+                " into ",
+                fmt.plain(path, "bold"),
+                ", keeping every other entry, and makes it the current context.",
             )
         else:
-            text = f"Writes [b]{path}[/b] (mode 0600) with context [b]{context}[/b]."
+            text = Text.assemble(
+                "Writes ",
+                fmt.plain(path, "bold"),
+                " (mode 0600) with context ",
+                fmt.plain(context, "bold"),
+                ".",
+            )
+        text.append("\nenter saves, escape cancels; ↑ ↓ or space choose merge or file.", "dim")
         self.query_one("#summary", Static).update(text)
         self.query_one("#save", Button).disabled = not (path and context)
 
-    @on(Input.Submitted)
     @on(Button.Pressed, "#save")
     def action_submit(self) -> None:
         path = self.query_one("#path", Input).value.strip()

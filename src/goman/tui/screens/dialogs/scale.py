@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from goman.models.cluster import ClusterSummary
 from goman.tui import format as fmt
 from goman.tui.pricing import cluster_price
+from goman.tui.screens.dialogs.base import Dialog
 from goman.tui.screens.dialogs.create import workers_problem
 
 
-class ScaleDialog(ModalScreen[int | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
+class ScaleDialog(Dialog[int | None]):
     def __init__(self, summary: ClusterSummary) -> None:
         super().__init__()
         self.summary = summary
@@ -27,8 +23,11 @@ class ScaleDialog(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         s = self.summary
         with Vertical(id="dialog", classes="dialog"):
-            yield Label(f"Scale {s.name}", classes="dialog-title")
-            yield Static(f"{s.mode} cluster, {s.workers} worker(s) now, {s.phase}.", classes="hint")
+            yield Label(Text.assemble("Scale ", fmt.plain(s.name)), classes="dialog-title")
+            yield Static(
+                fmt.plain(f"{s.mode} cluster, {s.workers} worker(s) now, {s.phase}."),
+                classes="hint",
+            )
             with Horizontal(classes="field"):
                 yield Label("Workers")
                 yield Input(str(s.workers), id="workers", compact=True, restrict=r"\d*")
@@ -45,7 +44,7 @@ class ScaleDialog(ModalScreen[int | None]):
     def _validate(self) -> str:
         value = self.query_one("#workers", Input).value.strip()
         problem = workers_problem(value)
-        self.query_one("#problems", Static).update(problem)
+        self.query_one("#problems", Static).update(Text(problem))
         self.query_one("#workers", Input).set_class(bool(problem), "-invalid")
         self.query_one("#scale", Button).disabled = bool(problem)
         if problem:
@@ -56,8 +55,10 @@ class ScaleDialog(ModalScreen[int | None]):
                 servers + int(value), self.summary.instance_type, self.summary.region
             )
             self.query_one("#estimate", Static).update(
-                f"{servers} server(s) + {int(value)} worker(s) ≈ {fmt.money(total)}/h"
-                " with disks and public IPs"
+                Text(
+                    f"{servers} server(s) + {int(value)} worker(s) ≈ {fmt.money(total)}/h"
+                    " with disks and public IPs"
+                )
             )
         return problem
 
@@ -65,7 +66,6 @@ class ScaleDialog(ModalScreen[int | None]):
     def _changed(self) -> None:
         self._validate()
 
-    @on(Input.Submitted)
     @on(Button.Pressed, "#scale")
     def action_submit(self) -> None:
         if not self._validate():
