@@ -54,11 +54,35 @@ def _quietly(read: Any) -> list[str]:
         return []
 
 
+def _index_bytes(ctx: click.Context) -> bytes:
+    """The index as stored. With simple credentials it comes through the standard-library
+    fast path alone (goman.aws.lite, as the store itself reads it), so a TAB costs neither
+    boto3 nor pydantic; otherwise through the store."""
+    from goman.aws.lite import NoSuchKey
+    from goman.aws.session import AwsContext
+    from goman.state import keys
+
+    aws = AwsContext.from_flag(_profile(ctx))
+    lite = aws.lite
+    if lite is not None:
+        got = lite.get_object(aws.bucket, aws.prefix + keys.INDEX, aws.account_id)
+        if isinstance(got, NoSuchKey):
+            return b"{}"
+        if got is not None:
+            return got[0]
+    from goman.state.store import StateStore
+
+    return StateStore(aws).get_bytes(keys.INDEX)[0]
+
+
 def cluster_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     def read() -> list[str]:
-        from goman.clusters.index import read_index
+        import json
 
-        return sorted(read_index(_store(ctx)).clusters)
+        # Not the validated document: building the cluster models would double the cost
+        # of a TAB, and nothing is used but names that pass the name pattern below.
+        clusters = json.loads(_index_bytes(ctx)).get("clusters")
+        return sorted(clusters) if isinstance(clusters, dict) else []
 
     names = _quietly(read)
     return [CompletionItem(n) for n in names if _CLUSTER.fullmatch(n) and n.startswith(incomplete)]
