@@ -64,6 +64,7 @@ def test_everything_basic_works_with_only_the_seed_policy(goman: Any, iam_user: 
     assert init.exit_code == 0, init.output
     data = init.json()
     assert data["bucket_created"] is True and data["versioning"] == "Enabled"
+    assert data["conditional_writes"] == "verified"  # the probe needs nothing more
     # Hardening is not in the seed policy: each control is one warning, not a failure.
     assert data["hardening"]["public_access_block"] is None
     assert data["hardening"]["encryption"] is None
@@ -84,7 +85,9 @@ def test_everything_basic_works_with_only_the_seed_policy(goman: Any, iam_user: 
     assert goman("config", "set", "workers", "3", env=env).exit_code == 0
     assert goman("config", "get", "workers", env=env).stdout == "3\n"
     ls = goman("state", "ls", "-o", "json", env=env)
-    assert ls.exit_code == 0 and [r["key"] for r in ls.json()] == ["config.json"]
+    # The probe's record stays; its scratch key does not.
+    assert ls.exit_code == 0
+    assert [r["key"] for r in ls.json()] == ["config.json", "probe/conditional-writes.json"]
 
     history = goman("state", "history", "config.json", env=env)
     assert history.exit_code == 1
