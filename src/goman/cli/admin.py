@@ -128,7 +128,7 @@ def status(app: App, fmt: str) -> None:
 def _verdict(value: str) -> str:
     return {
         "verified": "verified (by the last probe of this endpoint)",
-        "failed": "FAILED: the endpoint ignores conditional writes (`goman doctor`)",
+        "failed": "FAILED: the endpoint broke a promise goman relies on (`goman doctor` says which)",
     }.get(value, "unknown (run `goman init` or `goman doctor` to probe)")
 
 
