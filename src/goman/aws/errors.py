@@ -60,6 +60,24 @@ class CorruptDocumentError(GomanError):
         self.newest_readable = newest_readable
 
 
+class DocumentTooLargeError(GomanError):
+    """A state object over MAX_DOCUMENT_BYTES: refused without reading (or parsing) it."""
+
+    def __init__(self, key: str, size: int | None, limit: int, etag: str = "") -> None:
+        mib = 1024 * 1024
+        said = f"{size / mib:.1f} MiB" if size is not None else "more than that"
+        rel = key_rel(key)
+        super().__init__(
+            f"Document s3 key {key} is {said}; goman reads at most {limit // mib} MiB, so it "
+            "was refused unread.",
+            f"See who wrote it with `goman state history {rel}` and bring back a good version "
+            f"with `goman state restore {rel} --version V`.",
+        )
+        self.key = key
+        self.size = size
+        self.etag = etag
+
+
 class PermissionMissingError(GomanError):
     def __init__(self, action: str, what: str = "") -> None:
         doing = f" to {what}" if what else ""

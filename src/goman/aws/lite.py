@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from goman.aws.constants import STATE_REGION
+from goman.aws.constants import MAX_DOCUMENT_BYTES, STATE_REGION
 
 if TYPE_CHECKING:
     import ssl
@@ -213,6 +213,14 @@ class NoSuchKey:
 NO_SUCH_KEY = NoSuchKey()
 
 
+@dataclass(frozen=True)
+class TooLarge:
+    """The object is over MAX_DOCUMENT_BYTES: its body was not read (size None: unknown)."""
+
+    size: int | None
+    etag: str
+
+
 def _error_code(body: bytes) -> str:
     import xml.etree.ElementTree as ET
 
@@ -229,6 +237,7 @@ class Reply:
     status: int
     headers: dict[str, str]
     body: bytes
+    oversized: bool = False  # the body was over MAX_DOCUMENT_BYTES and was not kept
 
 
 class LiteAws:
@@ -260,8 +269,20 @@ class LiteAws:
                 target += "?" + parts.query
             conn.request(method, target, body=body or None, headers=signed)
             resp = conn.getresponse()
-            data = resp.read()
-            return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+            got = {k.lower(): v for k, v in resp.getheaders()}
+            declared = got.get("content-length", "")
+            # Never read more than a document may be: a body left unread (or cut short)
+            # leaves the connection unusable, so it is closed.
+            if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
+                data, oversized = b"", True
+            else:
+                data = resp.read(MAX_DOCUMENT_BYTES + 1)
+                oversized = len(data) > MAX_DOCUMENT_BYTES
+            if oversized:
+                conn.close()
+                self._conns.pop(parts.netloc, None)
+                return Reply(resp.status, got, b"", oversized=True)
+            return Reply(resp.status, got, data)
         except (OSError, http.client.HTTPException):
             self._conns.pop(parts.netloc, None)
             return None
@@ -296,9 +317,10 @@ class LiteAws:
 
     def get_object(
         self, bucket: str, key: str, owner: str
-    ) -> tuple[bytes, str, str | None] | NoSuchKey | None:
+    ) -> tuple[bytes, str, str | None] | NoSuchKey | TooLarge | None:
         """(body, ETag, version id) of the current version; NO_SUCH_KEY when the bucket
-        answers that the key is absent; None for anything else (ask botocore)."""
+        answers that the key is absent; TooLarge (unread) when it is over
+        MAX_DOCUMENT_BYTES; None for anything else (ask botocore)."""
         base = endpoint_for("s3")
         parts = urlsplit(base)
         if parts.hostname and parts.hostname.endswith(".amazonaws.com"):
@@ -308,6 +330,11 @@ class LiteAws:
         reply = self._send("GET", url, {"x-amz-expected-bucket-owner": owner}, b"", "s3")
         if reply is None:
             return None
+        if reply.oversized and reply.status == 200:
+            declared = reply.headers.get("content-length", "")
+            return TooLarge(
+                int(declared) if declared.isdigit() else None, reply.headers.get("etag", "")
+            )
         if reply.status == 404 and _error_code(reply.body) == "NoSuchKey":
             return NO_SUCH_KEY
         if reply.status != 200 or "etag" not in reply.headers:
