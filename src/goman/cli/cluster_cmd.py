@@ -13,11 +13,11 @@ from goman.cli.output import emit, kv, output_option, table
 if TYPE_CHECKING:
     from goman.models.job import Job
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh]?)$")
+_DURATION = re.compile(r"\A(\d+(?:\.\d+)?)([smh]?)\Z")
 
 
 def parse_duration(text: str) -> float:
-    found = _DURATION.match(text.strip().lower())
+    found = _DURATION.fullmatch(text.strip().lower())
     if not found or float(found.group(1)) <= 0:
         raise click.BadParameter(f"{text!r} is not a duration: use e.g. 90s, 15m or 1h.")
     return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[found.group(2)]
