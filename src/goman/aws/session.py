@@ -53,6 +53,9 @@ class AwsContext:
     _arn: str | None = None
     _lite: LiteAws | bool | None = False  # False: not resolved yet; None: not available
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Answers that do not change while a process runs (the regions EC2 offers, ...), so
+    # they cost one round trip per process.
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     @classmethod
     def from_flag(cls, profile_flag: str | None = None) -> AwsContext:

@@ -91,7 +91,10 @@ def _enqueued(job: Job, detach: bool, app: App, verb: str) -> None:
 @click.option("--region", help="AWS region of the cluster, e.g. ap-south-1.")
 @click.option("--k3s-version", help="K3s version, e.g. v1.33.3+k3s1.")
 @click.option(
-    "--api-cidr", "api_cidrs", multiple=True, help="CIDR allowed to reach the API (repeatable)."
+    "--api-cidr",
+    "api_cidrs",
+    multiple=True,
+    help="CIDR allowed to reach the API (repeatable); `auto` is your public address.",
 )
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
 @click.option(
@@ -125,6 +128,9 @@ def create(
         k3s_version=k3s_version,
         api_cidrs=list(api_cidrs) or None,
         ready_timeout=timeout,
+        on_warning=lambda text: click.echo(
+            click.style("warning: ", fg="yellow", bold=True) + text, err=True
+        ),
     )
     _enqueued(job, detach, app, "Creating")
 

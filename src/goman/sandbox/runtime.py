@@ -8,7 +8,13 @@ import os
 import tempfile
 from collections.abc import Callable
 
-from goman.sandbox.server import DEFAULT_PORT, SANDBOX_CREDENTIALS, SandboxServer, endpoint_answers
+from goman.sandbox.server import (
+    DEFAULT_PORT,
+    SANDBOX_CREDENTIALS,
+    SandboxServer,
+    checkip_url,
+    endpoint_answers,
+)
 
 # Variables that could send a sandbox run to a real account if left as they were.
 _ISOLATE = (
@@ -20,6 +26,7 @@ _ISOLATE = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",
     "AWS_EC2_METADATA_DISABLED",
+    "GOMAN_CHECKIP_URL",
 )
 
 
@@ -53,6 +60,7 @@ def activate(
     os.environ["AWS_ENDPOINT_URL"] = url
     os.environ["AWS_CONFIG_FILE"] = path
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["GOMAN_CHECKIP_URL"] = checkip_url(url)
     os.environ.pop("AWS_SESSION_TOKEN", None)
 
     def undo() -> None:

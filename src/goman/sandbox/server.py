@@ -9,7 +9,9 @@ moto is not AWS. What this module adds, in the sandbox only (never in production
 - current Ubuntu LTS AMIs (moto's own Canonical images are from 2014/2016);
 - S3 requests named by their real IAM actions when IAM checks are on (moto checks
   HeadBucket as s3:HeadBucket, and public-access-block and encryption calls as
-  s3:CreateBucket/s3:ListBucket, so a policy that works on AWS would not work here).
+  s3:CreateBucket/s3:ListBucket, so a policy that works on AWS would not work here);
+- the caller's address at `GET /goman-sandbox/checkip` (what a "what is my IP" service
+  says: here, the loopback address).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ SANDBOX_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "ap-south-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+CHECKIP_PATH = "/goman-sandbox/checkip"
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -90,6 +94,9 @@ class SandboxApp:
 
         self._moto = DomainDispatcherApplication(create_backend_app)
         _real_s3_iam_actions()
+        from goman.sandbox.ec2_gaps import limit_regions
+
+        limit_regions()
         self.lock = threading.RLock()
         self.state = _SandboxState()
         self.request_count = 0
@@ -98,6 +105,12 @@ class SandboxApp:
         self.hooks: list[Callable[[Environ, StartResponse], list[bytes] | None]] = []
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") == CHECKIP_PATH:
+            body = f"{environ.get('REMOTE_ADDR', '127.0.0.1')}\n".encode()
+            start_response(
+                "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
         with self.lock:
             self.request_count += 1
             for hook in self.hooks:
@@ -279,13 +292,22 @@ class SandboxServer:
 
     def environment(self) -> dict[str, str]:
         """What another process needs to reach this sandbox."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, **SANDBOX_CREDENTIALS}
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            **SANDBOX_CREDENTIALS,
+            "GOMAN_CHECKIP_URL": checkip_url(self.endpoint),
+        }
 
     def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def checkip_url(endpoint: str) -> str:
+    """The sandbox's stand-in for a "what is my IP" service (for GOMAN_CHECKIP_URL)."""
+    return endpoint.rstrip("/") + CHECKIP_PATH
 
 
 def endpoint_answers(url: str, timeout: float = 0.5) -> bool:
