@@ -292,8 +292,13 @@ def delete(app: App, name: str, yes: bool, detach: bool) -> None:
 )
 @click.option("--merge", is_flag=True, help="Merge into $KUBECONFIG or ~/.kube/config.")
 @click.option("--context", help="Context name. [default: goman-{profile}-{name}]")
+@click.option(
+    "--force", is_flag=True, help="With --file: replace a symbolic link at PATH (never followed)."
+)
 @pass_app
-def kubeconfig(app: App, name: str, path: str | None, merge: bool, context: str | None) -> None:
+def kubeconfig(
+    app: App, name: str, path: str | None, merge: bool, context: str | None, force: bool
+) -> None:
     """Print, write or merge the admin kubeconfig of NAME."""
     from pathlib import Path
 
@@ -308,10 +313,12 @@ def kubeconfig(app: App, name: str, path: str | None, merge: bool, context: str 
 
     if path and merge:
         raise UsageError("Use either --file or --merge, not both.")
+    if force and not path:
+        raise UsageError("--force only applies to --file.")
     ctx_name = context or default_context(app.store, name)
     data = kubeconfig_for(app.store, name, ctx_name)
     if path:
-        write_kubeconfig(Path(path), data)
+        write_kubeconfig(Path(path), data, force=force)
         click.echo(f"Wrote {path} (context {ctx_name}).", err=True)
     elif merge:
         target = default_kubeconfig_path()
