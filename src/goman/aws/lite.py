@@ -2,8 +2,8 @@
 
 Importing boto3 and building two clients costs ~0.25 s, more than the whole of
 `goman cluster list` otherwise needs. When the credentials and endpoints are the simple
-kind (static keys from the environment or the shared files, no proxy, no custom CA, no
-per-profile endpoint), these two calls are signed here with SigV4 and sent with
+kind (static keys from the environment or the shared files, no proxy for the endpoint,
+no per-profile endpoint), these two calls are signed here with SigV4 and sent with
 `http.client`. Anything else — and every answer other than a plain success — returns
 None, and the caller makes the same call through botocore, so retries, errors and their
 messages stay botocore's. This module never decides anything on its own.
@@ -179,16 +179,22 @@ def _query_pairs(query: str) -> list[tuple[str, str]]:
     return parse_qsl(query, keep_blank_values=True)
 
 
-def _proxied(scheme: str, host: str) -> bool:
-    """Would botocore send this through a proxy? Then leave it to botocore."""
-    proxy = os.environ.get(f"{scheme.upper()}_PROXY") or os.environ.get(f"{scheme}_proxy")
-    if not proxy:
-        return False
-    bypass = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
-    for entry in (e.strip().lstrip(".") for e in bypass.split(",")):
-        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+def _proxied(url: str, endpoint: str) -> bool:
+    """Would botocore send a request for `url` through a proxy? Then leave it to botocore.
+
+    botocore's own rule, with the same standard-library functions: the proxies come from
+    the environment (urllib's getproxies: HTTP_PROXY, HTTPS_PROXY and their lower-case
+    forms) unless urllib's proxy_bypass (NO_PROXY) matches the endpoint's host[:port];
+    then the request goes through the proxy named for its URL's scheme."""
+    import socket
+    from urllib.request import getproxies, proxy_bypass
+
+    try:
+        if proxy_bypass(urlsplit(endpoint).netloc):
             return False
-    return True
+    except (TypeError, socket.gaierror):
+        pass
+    return bool(getproxies().get(urlsplit(url).scheme))
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -252,6 +258,8 @@ class LiteAws:
     ) -> Reply | None:
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
+            return None
+        if _proxied(url, endpoint_for(service)):
             return None
         signed = sign(method, url, headers, body, self.creds, service)
         conn = self._conns.get(parts.netloc)
