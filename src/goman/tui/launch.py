@@ -10,7 +10,8 @@ def run_tui(app: Any) -> None:
     from goman.tui.app import HAND_BACK_SECONDS, GomanApp
 
     sandbox = True if getattr(app, "use_sandbox", False) else None
-    tui = GomanApp(app.store, sandbox=sandbox)
+    embedded = bool(getattr(app, "sandbox_embedded", False))
+    tui = GomanApp(app.store, sandbox=sandbox, embedded_sandbox=embedded)
     try:
         tui.run()
     finally:
