@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from goman.cli.main import cli
 from goman.sandbox.runtime import sandbox_config
-from goman.sandbox.server import SANDBOX_CREDENTIALS, SandboxServer
+from goman.sandbox.server import SANDBOX_CREDENTIALS, SandboxServer, checkip_url
 
 ACCOUNT = "123456789012"
 BUCKET = f"goman-{ACCOUNT}"
@@ -73,6 +73,8 @@ def aws_env(
     env = {
         **SANDBOX_CREDENTIALS,
         "AWS_ENDPOINT_URL": sandbox.endpoint,
+        # "What is my address" is asked of the sandbox too: tests never leave loopback.
+        "GOMAN_CHECKIP_URL": checkip_url(sandbox.endpoint),
         "AWS_CONFIG_FILE": str(config),
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "HOME": str(tmp_path / "home"),

@@ -51,3 +51,45 @@ def test_access_denied_names_the_action_from_the_message() -> None:
 def test_access_denied_without_a_message_names_the_iam_action() -> None:
     err = map_error(_client_error("AccessDenied", "Access Denied", "ListObjectVersions", 403))
     assert "s3:ListBucketVersions" in err.message
+
+
+def _dated(code: str, op: str, server_ahead: float) -> ClientError:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    when = datetime.now(UTC) + timedelta(seconds=server_ahead)
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": "x"},
+            "ResponseMetadata": {
+                "HTTPStatusCode": 400,
+                "HTTPHeaders": {"date": format_datetime(when, usegmt=True)},
+            },
+        },
+        op,
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "op", "ahead", "says"),
+    [
+        ("RequestExpired", "DescribeInstances", -2 * 3600 - 600, "2 hours 10 minutes ahead of"),
+        ("AuthFailure", "RunInstances", 3 * 86400, "3 days behind"),
+        ("SignatureDoesNotMatch", "GetCallerIdentity", 20 * 60, "20 minutes behind"),
+    ],
+)
+def test_a_skewed_clock_is_named_with_how_far_off_it_is(
+    code: str, op: str, ahead: float, says: str
+) -> None:
+    err = map_error(_dated(code, op, ahead))
+    assert "clock" in err.message and says in err.message, err.message
+    assert "time sync" in err.hint
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [("RequestExpired", "have expired"), ("SignatureDoesNotMatch", "rejected the credentials")],
+)
+def test_a_right_clock_is_not_blamed(code: str, says: str) -> None:
+    err = map_error(_dated(code, "GetObject", 2))
+    assert says in err.message and "clock" not in err.message

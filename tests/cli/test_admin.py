@@ -177,6 +177,8 @@ SEED_EC2 = [
     "ec2:ReleaseAddress",
     "ec2:DescribeVolumes",
     "ec2:DeleteVolume",
+    "ec2:DescribeRegions",
+    "ec2:DescribeInstanceTypeOfferings",
 ]
 
 

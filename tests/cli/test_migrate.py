@@ -178,3 +178,71 @@ def test_reindex_after_migration_rebuilds_the_index(goman: Any, s3: Any, seed_st
     assert res.json() == {"clusters": ["web"]}
     index = _remote(s3)["state/default/clusters/clusters.json"]
     assert list(index["clusters"]) == ["web"]
+
+
+def _cluster(name: str) -> ClusterDoc:
+    return ClusterDoc(cluster_id=f"c-{name}", spec=ClusterSpec(name=name), revision=1)
+
+
+def _job_json(job_id: str) -> str:
+    # Built as JSON: the model itself refuses an invalid id.
+    data = Job(id="j-0", type="create", cluster="web", cluster_id="c-web").model_dump(mode="json")
+    return json.dumps({**data, "id": job_id})
+
+
+def _summary(name: str) -> ClusterSummary:
+    return ClusterSummary(
+        name=name,
+        cluster_id=f"c-{name}",
+        mode="dev",
+        region="ap-south-1",
+        phase="Running",
+        created_at=_cluster(name).created_at,
+    )
+
+
+@pytest.mark.parametrize(
+    ("rel", "body", "problem"),
+    [
+        # A state file that describes another cluster would overwrite that one's truth.
+        ("clusters/db.state.json", _cluster("web").model_dump_json(), "'web'"),
+        # A job whose id differs from its file name would be claimed under the wrong key.
+        (
+            "jobs/j-9.json",
+            _job_json("j-1"),
+            "'j-1'",
+        ),
+        # A file name that is not a cluster name: it could never be read back as one.
+        ("clusters/Web_1.state.json", _cluster("web").model_dump_json(), "Web_1"),
+        (
+            "jobs/j.1.json",
+            _job_json("j.1"),
+            "j.1",
+        ),
+        # An index row filed under another name than its own.
+        (
+            "clusters/clusters.json",
+            ClusterIndex(clusters={"db": _summary("web")}).model_dump_json(),
+            "'db'",
+        ),
+        (
+            "clusters/clusters.json",
+            ClusterIndex(clusters={"../x": _summary("web")}).model_dump_json(),
+            "../x",
+        ),
+    ],
+    ids=["state-name", "job-id", "bad-state-file-name", "bad-job-id", "index-row", "index-key"],
+)
+def test_a_file_whose_name_disagrees_with_its_content_is_refused(
+    goman: Any, s3: Any, seed_state: Path, rel: str, body: str, problem: str
+) -> None:
+    path = seed_state / "default" / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body)
+    res = goman("state", "migrate", "--from", str(seed_state), "--yes", "-o", "json")
+    assert res.exit_code == 1, res.output
+    assert "Nothing was uploaded" in res.stderr
+    invalid = [f for f in res.json()["files"] if f["action"] == "invalid"]
+    assert [f["key"] for f in invalid] == [rel]
+    assert problem in invalid[0]["detail"]
+    assert _remote(s3) == {}

@@ -29,7 +29,7 @@ def test_ls_lists_documents_relative_to_the_profile(goman: Any) -> None:
     res = goman("state", "ls", "-o", "json")
     assert res.exit_code == 0, res.output
     rows = res.json()
-    assert [r["key"] for r in rows] == ["config.json"]
+    assert [r["key"] for r in rows] == ["config.json", "probe/conditional-writes.json"]
     assert set(rows[0]) == {"key", "size", "last_modified", "etag"}
     assert "config.json" in goman("state", "ls").stdout
 

@@ -159,3 +159,169 @@ def test_default_path_follows_kubeconfig_variable(
     monkeypatch.delenv("KUBECONFIG")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_kubeconfig_path() == tmp_path / ".kube" / "config"
+
+
+# -- local files: locks, symlinks, private folders ---------------------------------------------
+
+MERGE_ONE = """
+import sys, time
+from pathlib import Path
+from goman.provision.kubeconfig import context_kubeconfig, merge_kubeconfig
+from goman.sandbox.nodes import fake_kubeconfig
+
+path, go, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+data = context_kubeconfig(fake_kubeconfig("54.1.2.3", "v1.33.3+k3s1"), name)
+(go.parent / f"ready-{name}").touch()
+while not go.exists():
+    time.sleep(0.001)
+merge_kubeconfig(path, data)
+"""
+
+
+def test_ten_concurrent_merges_keep_ten_contexts(tmp_path: Path) -> None:
+    """Ten processes merge into one file at the same moment: none loses another's context."""
+    import os
+    import sys
+
+    path = tmp_path / ".kube" / "config"
+    go = tmp_path / "go"
+    names = [f"goman-default-c{i}" for i in range(10)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MERGE_ONE, str(path), str(go), name],
+            env={**os.environ},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    # Start them together once every interpreter is up (each one imports yaml and goman).
+    import time
+
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < len(names) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    merged = yaml.safe_load(path.read_text())
+    assert sorted(_names(merged, "contexts")) == sorted(names)
+    assert sorted(_names(merged, "users")) == sorted(names)
+    assert not Path(f"{path}.lock").exists()
+    assert sorted(_names(_kubectl_view(path), "contexts")) == sorted(names)
+
+
+def test_merge_recovers_a_lock_left_by_a_dead_process(tmp_path: Path) -> None:
+    import socket
+
+    path = tmp_path / "config"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lock = Path(f"{path}.lock")
+    lock.write_text(f"{dead.pid}@{socket.gethostname()}\n")
+    merge_kubeconfig(path, context_kubeconfig(K3S, "c"), lock_timeout=5)
+    assert _names(yaml.safe_load(path.read_text()), "contexts") == ["c"]
+    assert not lock.exists()
+
+
+def test_merge_recovers_an_old_lock(tmp_path: Path) -> None:
+    """kubectl's own lock files are empty: one left for minutes by a crash is stale."""
+    import os
+    import time
+
+    path = tmp_path / "config"
+    lock = Path(f"{path}.lock")
+    lock.write_text("")
+    hour_ago = time.time() - 3600
+    os.utime(lock, (hour_ago, hour_ago))
+    merge_kubeconfig(path, context_kubeconfig(K3S, "c"), lock_timeout=5)
+    assert _names(yaml.safe_load(path.read_text()), "contexts") == ["c"]
+    assert not lock.exists()
+
+
+def test_merge_waits_for_a_live_lock_then_says_who_holds_it(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text("")
+    lock = Path(f"{path}.lock")
+    lock.write_text("")  # as kubectl leaves it while it writes
+    with pytest.raises(GomanError) as err:
+        merge_kubeconfig(path, context_kubeconfig(K3S, "c"), lock_timeout=0.3)
+    assert f"{path}.lock" in err.value.message
+    assert "remove" in err.value.hint
+    assert path.read_text() == "" and lock.exists()
+
+
+def test_merge_goes_on_once_the_lock_is_released(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "config"
+    lock = Path(f"{path}.lock")
+    lock.write_text("")
+    release = threading.Timer(0.2, lock.unlink)
+    release.start()
+    try:
+        merge_kubeconfig(path, context_kubeconfig(K3S, "c"), lock_timeout=10)
+    finally:
+        release.join()
+    assert _names(yaml.safe_load(path.read_text()), "contexts") == ["c"]
+
+
+def test_file_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.write_text("keep me\n")
+    link = tmp_path / "web.yaml"
+    link.symlink_to(precious)
+    with pytest.raises(GomanError) as err:
+        write_kubeconfig(link, context_kubeconfig(K3S, "c"))
+    assert "symbolic link" in err.value.message and "--force" in err.value.hint
+    assert precious.read_text() == "keep me\n" and link.is_symlink()
+
+    write_kubeconfig(link, context_kubeconfig(K3S, "c"), force=True)
+    assert precious.read_text() == "keep me\n"
+    assert not link.is_symlink() and _mode(link) == 0o600
+    assert _names(yaml.safe_load(link.read_text()), "contexts") == ["c"]
+
+
+def test_a_dangling_symlink_is_refused_too(tmp_path: Path) -> None:
+    link = tmp_path / "web.yaml"
+    link.symlink_to(tmp_path / "elsewhere" / "planted")
+    with pytest.raises(GomanError):
+        write_kubeconfig(link, context_kubeconfig(K3S, "c"))
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_every_folder_it_creates_is_private(tmp_path: Path) -> None:
+    import os
+
+    before = _mode(tmp_path)
+    old = os.umask(0o022)
+    try:
+        write_kubeconfig(tmp_path / "a" / "b" / "c" / "web.yaml", context_kubeconfig(K3S, "c"))
+        merge_kubeconfig(tmp_path / "home" / ".kube" / "config", context_kubeconfig(K3S, "c"))
+    finally:
+        os.umask(old)
+    for folder in ("a", "a/b", "a/b/c", "home", "home/.kube"):
+        assert _mode(tmp_path / folder) == 0o700, folder
+    assert _mode(tmp_path) == before  # a folder that existed is left as it was
+
+
+def test_cluster_kubeconfig_file_refuses_a_symlink_unless_forced(
+    goman: Any, s3: Any, tmp_path: Path
+) -> None:
+    from tests.conftest import BUCKET
+
+    assert goman("init").exit_code == 0
+    s3.put_object(Bucket=BUCKET, Key="state/default/clusters/web/kubeconfig.yaml", Body=K3S)
+    precious = tmp_path / "authorized_keys"
+    precious.write_text("ssh-ed25519 AAAA me\n")
+    link = tmp_path / "web.yaml"
+    link.symlink_to(precious)
+    refused = goman("cluster", "kubeconfig", "web", "--file", str(link))
+    assert refused.exit_code == 1
+    assert "symbolic link" in refused.stderr and "--force" in refused.stderr
+    assert precious.read_text() == "ssh-ed25519 AAAA me\n"
+    forced = goman("cluster", "kubeconfig", "web", "--file", str(link), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert precious.read_text() == "ssh-ed25519 AAAA me\n"
+    assert not link.is_symlink() and _mode(link) == 0o600

@@ -60,6 +60,24 @@ class CorruptDocumentError(GomanError):
         self.newest_readable = newest_readable
 
 
+class DocumentTooLargeError(GomanError):
+    """A state object over MAX_DOCUMENT_BYTES: refused without reading (or parsing) it."""
+
+    def __init__(self, key: str, size: int | None, limit: int, etag: str = "") -> None:
+        mib = 1024 * 1024
+        said = f"{size / mib:.1f} MiB" if size is not None else "more than that"
+        rel = key_rel(key)
+        super().__init__(
+            f"Document s3 key {key} is {said}; goman reads at most {limit // mib} MiB, so it "
+            "was refused unread.",
+            f"See who wrote it with `goman state history {rel}` and bring back a good version "
+            f"with `goman state restore {rel} --version V`.",
+        )
+        self.key = key
+        self.size = size
+        self.etag = etag
+
+
 class PermissionMissingError(GomanError):
     def __init__(self, action: str, what: str = "") -> None:
         doing = f" to {what}" if what else ""
@@ -166,6 +184,16 @@ def map_error(exc: BaseException, *, profile: str = "", what: str = "") -> Goman
             f"Run `aws sso login --profile {prof}` and try again.",
             detail=detail,
         )
+    if isinstance(exc, bex.ProxyConnectionError):
+        # botocore masks any user:password in the proxy URL before it gets here.
+        proxy = getattr(exc, "kwargs", {}).get("proxy_url", "")
+        return GomanError(
+            f"Cannot reach AWS through proxy {proxy or '(unnamed)'}: the proxy refused the "
+            "connection or is down.",
+            "Check HTTPS_PROXY / HTTP_PROXY (is the proxy running?), and list hosts that must "
+            "be reached directly in NO_PROXY.",
+            detail=detail,
+        )
     if isinstance(
         exc,
         bex.EndpointConnectionError
@@ -212,6 +240,18 @@ def _map_client_error(exc: Any, prof: str, what: str, detail: str) -> GomanError
             service = svc
     service = service or _guess_service(op)
     ctx = f" while trying to {what}" if what else ""
+    skew = clock_skew(exc.response) if code in _CLOCK_CODES else None
+    if code == "RequestTimeTooSkewed" or (skew is not None and abs(skew) >= _SKEW_SUSPECT):
+        if skew is None:
+            how = "is too far off AWS's time"
+        else:
+            how = f"is {_span(abs(skew))} {'behind' if skew > 0 else 'ahead of'} AWS's"
+        return GomanError(
+            f"Your computer's clock {how}, so AWS refuses its signed requests ({code}{ctx}).",
+            "Set the clock right (turn on time sync, e.g. `timedatectl set-ntp true`) and "
+            "try again.",
+            detail=detail,
+        )
     if code in _DENIED:
         found = _PERFORM.search(message)
         action = found.group(1) if found else iam_action(service, op)
@@ -251,6 +291,57 @@ def _map_client_error(exc: Any, prof: str, what: str, detail: str) -> GomanError
         "Re-run with --debug for detail.",
         detail=detail,
     )
+
+
+# Codes AWS answers to a request signed with a wrong clock. RequestTimeTooSkewed always
+# means that; the others also have other causes, so they are blamed on the clock only when
+# the server's time shows it is off by more than AWS's usual 5-minute allowance.
+_CLOCK_CODES = {
+    "RequestTimeTooSkewed",
+    "RequestExpired",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+    "AuthFailure",
+}
+_SKEW_SUSPECT = 5 * 60
+
+
+def clock_skew(response: dict[str, Any]) -> float | None:
+    """AWS's time minus this computer's, in seconds, from an error answer (None: unknown).
+
+    S3 names both times in RequestTimeTooSkewed (ServerTime, RequestTime); otherwise the
+    answer's Date header is compared with the clock now."""
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    err = response.get("Error", {})
+    try:
+        server = datetime.strptime(str(err["ServerTime"]), "%Y-%m-%dT%H:%M:%SZ")
+        sent = datetime.strptime(str(err["RequestTime"]), "%Y%m%dT%H%M%SZ")
+        return (server - sent).total_seconds()
+    except (KeyError, ValueError):
+        pass
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if not date:
+        return None
+    try:
+        when = parsedate_to_datetime(str(date))
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - datetime.now(UTC)).total_seconds()
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} minutes"
+    if seconds < 48 * 3600:
+        hours, minutes = divmod(round(seconds / 60), 60)
+        return f"{hours} hours {minutes} minutes"
+    return f"{round(seconds / 86400)} days"
 
 
 def _guess_service(op: str) -> str:

@@ -1,4 +1,5 @@
-"""The IAM policy goman needs (the seed's, exactly) and the optional extras.
+"""The IAM policy goman needs (the seed's, plus the two lookups that check a cluster's
+region and instance type before anything is created) and the optional extras.
 
 One source of truth: `goman iam-policy` prints these, the docs quote them, the tests run
 goman under exactly this policy, and `goman doctor` names the extras that are missing.
@@ -44,6 +45,9 @@ EC2_ACTIONS: tuple[str, ...] = (
     "ec2:ReleaseAddress",
     "ec2:DescribeVolumes",
     "ec2:DeleteVolume",
+    # Where a cluster may go, asked before anything is written (provision/placement.py).
+    "ec2:DescribeRegions",
+    "ec2:DescribeInstanceTypeOfferings",
 )
 
 

@@ -2,8 +2,8 @@
 
 Importing boto3 and building two clients costs ~0.25 s, more than the whole of
 `goman cluster list` otherwise needs. When the credentials and endpoints are the simple
-kind (static keys from the environment or the shared files, no proxy, no custom CA, no
-per-profile endpoint), these two calls are signed here with SigV4 and sent with
+kind (static keys from the environment or the shared files, no proxy for the endpoint,
+no per-profile endpoint), these two calls are signed here with SigV4 and sent with
 `http.client`. Anything else — and every answer other than a plain success — returns
 None, and the caller makes the same call through botocore, so retries, errors and their
 messages stay botocore's. This module never decides anything on its own.
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from goman.aws.constants import STATE_REGION
+from goman.aws.constants import MAX_DOCUMENT_BYTES, STATE_REGION
 
 if TYPE_CHECKING:
     import ssl
@@ -179,16 +179,22 @@ def _query_pairs(query: str) -> list[tuple[str, str]]:
     return parse_qsl(query, keep_blank_values=True)
 
 
-def _proxied(scheme: str, host: str) -> bool:
-    """Would botocore send this through a proxy? Then leave it to botocore."""
-    proxy = os.environ.get(f"{scheme.upper()}_PROXY") or os.environ.get(f"{scheme}_proxy")
-    if not proxy:
-        return False
-    bypass = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
-    for entry in (e.strip().lstrip(".") for e in bypass.split(",")):
-        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+def _proxied(url: str, endpoint: str) -> bool:
+    """Would botocore send a request for `url` through a proxy? Then leave it to botocore.
+
+    botocore's own rule, with the same standard-library functions: the proxies come from
+    the environment (urllib's getproxies: HTTP_PROXY, HTTPS_PROXY and their lower-case
+    forms) unless urllib's proxy_bypass (NO_PROXY) matches the endpoint's host[:port];
+    then the request goes through the proxy named for its URL's scheme."""
+    import socket
+    from urllib.request import getproxies, proxy_bypass
+
+    try:
+        if proxy_bypass(urlsplit(endpoint).netloc):
             return False
-    return True
+    except (TypeError, socket.gaierror):
+        pass
+    return bool(getproxies().get(urlsplit(url).scheme))
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -213,6 +219,14 @@ class NoSuchKey:
 NO_SUCH_KEY = NoSuchKey()
 
 
+@dataclass(frozen=True)
+class TooLarge:
+    """The object is over MAX_DOCUMENT_BYTES: its body was not read (size None: unknown)."""
+
+    size: int | None
+    etag: str
+
+
 def _error_code(body: bytes) -> str:
     import xml.etree.ElementTree as ET
 
@@ -229,6 +243,7 @@ class Reply:
     status: int
     headers: dict[str, str]
     body: bytes
+    oversized: bool = False  # the body was over MAX_DOCUMENT_BYTES and was not kept
 
 
 class LiteAws:
@@ -243,6 +258,8 @@ class LiteAws:
     ) -> Reply | None:
         parts = urlsplit(url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
+            return None
+        if _proxied(url, endpoint_for(service)):
             return None
         signed = sign(method, url, headers, body, self.creds, service)
         conn = self._conns.get(parts.netloc)
@@ -260,8 +277,20 @@ class LiteAws:
                 target += "?" + parts.query
             conn.request(method, target, body=body or None, headers=signed)
             resp = conn.getresponse()
-            data = resp.read()
-            return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+            got = {k.lower(): v for k, v in resp.getheaders()}
+            declared = got.get("content-length", "")
+            # Never read more than a document may be: a body left unread (or cut short)
+            # leaves the connection unusable, so it is closed.
+            if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
+                data, oversized = b"", True
+            else:
+                data = resp.read(MAX_DOCUMENT_BYTES + 1)
+                oversized = len(data) > MAX_DOCUMENT_BYTES
+            if oversized:
+                conn.close()
+                self._conns.pop(parts.netloc, None)
+                return Reply(resp.status, got, b"", oversized=True)
+            return Reply(resp.status, got, data)
         except (OSError, http.client.HTTPException):
             self._conns.pop(parts.netloc, None)
             return None
@@ -296,9 +325,10 @@ class LiteAws:
 
     def get_object(
         self, bucket: str, key: str, owner: str
-    ) -> tuple[bytes, str, str | None] | NoSuchKey | None:
+    ) -> tuple[bytes, str, str | None] | NoSuchKey | TooLarge | None:
         """(body, ETag, version id) of the current version; NO_SUCH_KEY when the bucket
-        answers that the key is absent; None for anything else (ask botocore)."""
+        answers that the key is absent; TooLarge (unread) when it is over
+        MAX_DOCUMENT_BYTES; None for anything else (ask botocore)."""
         base = endpoint_for("s3")
         parts = urlsplit(base)
         if parts.hostname and parts.hostname.endswith(".amazonaws.com"):
@@ -308,6 +338,11 @@ class LiteAws:
         reply = self._send("GET", url, {"x-amz-expected-bucket-owner": owner}, b"", "s3")
         if reply is None:
             return None
+        if reply.oversized and reply.status == 200:
+            declared = reply.headers.get("content-length", "")
+            return TooLarge(
+                int(declared) if declared.isdigit() else None, reply.headers.get("etag", "")
+            )
         if reply.status == 404 and _error_code(reply.body) == "NoSuchKey":
             return NO_SUCH_KEY
         if reply.status != 200 or "etag" not in reply.headers:

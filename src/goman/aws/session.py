@@ -18,7 +18,7 @@ from goman.aws.errors import UsageError, map_error
 from goman.aws.lite import LiteAws
 
 # A profile names one S3 path segment (`state/{profile}/`): keep it boring.
-_PROFILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+@-]{0,63}$")
+_PROFILE_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.+@-]{0,63}\Z")
 
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 20
@@ -33,7 +33,7 @@ def resolve_profile(flag: str | None) -> tuple[str, bool]:
         name, explicit = os.environ["AWS_PROFILE"], True
     else:
         name, explicit = DEFAULT_PROFILE, False
-    if not _PROFILE_RE.match(name) or name in {".", ".."} or ".." in name:
+    if not _PROFILE_RE.fullmatch(name) or name in {".", ".."} or ".." in name:
         raise UsageError(
             f"Profile name {name!r} cannot be used as a state folder name.",
             "Use letters, digits and . _ - + @ only (1-64 characters, not starting with a symbol).",
@@ -53,6 +53,9 @@ class AwsContext:
     _arn: str | None = None
     _lite: LiteAws | bool | None = False  # False: not resolved yet; None: not available
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Answers that do not change while a process runs (the regions EC2 offers, ...), so
+    # they cost one round trip per process.
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     @classmethod
     def from_flag(cls, profile_flag: str | None = None) -> AwsContext:

@@ -28,9 +28,20 @@ def init(app: App, fmt: str) -> None:
     """
     from goman.state.bucket import ensure_bucket, read_hardening
     from goman.state.config import ensure_config
+    from goman.state.probe_record import probe_and_record
 
     ctx = app.aws
     report = ensure_bucket(ctx)
+    # Before anything is written into the profile: shared state on an endpoint that
+    # ignores conditional writes would lose updates silently.
+    probe = probe_and_record(app.store)
+    if not probe.ok:
+        raise probe.error("goman init stopped before writing config.json.")
+    if probe.scratch_left:
+        report.warnings.append(
+            f"Could not delete the probe's scratch key {ctx.prefix}{probe.scratch_key}; "
+            "it is harmless and the next probe removes it."
+        )
     hardening = report.hardening if report.created else read_hardening(ctx)
     config, config_created = ensure_config(app.store)
     data: dict[str, Any] = {
@@ -45,6 +56,8 @@ def init(app: App, fmt: str) -> None:
         "config": f"{ctx.prefix}config.json",
         "config_created": config_created,
         "config_revision": config.doc.revision,
+        "s3_endpoint": probe.endpoint,
+        "conditional_writes": probe.verdict,
         "warnings": report.warnings,
     }
     if fmt != "table":
@@ -60,6 +73,7 @@ def init(app: App, fmt: str) -> None:
         f"Hardening: public access block {_on(hardening.public_access_block)}, "
         f"encryption {_on(hardening.encryption)}, TLS-only policy {_on(hardening.tls_only_policy)}."
     )
+    echo(f"Conditional writes: verified on {probe.endpoint} ({len(probe.checks)} checks).")
     verb = "Wrote defaults to" if config_created else "Found"
     echo(f"{verb} s3://{report.bucket}/{ctx.prefix}config.json (revision {config.doc.revision}).")
     for text in report.warnings:
@@ -96,6 +110,8 @@ def status(app: App, fmt: str) -> None:
                 ("Encryption", enc),
                 ("TLS-only policy", _on(h["tls_only_policy"])),
                 ("Config", "written" if data["config"] else "not written (defaults; `goman init`)"),
+                ("S3 endpoint", data["s3_endpoint"]),
+                ("Conditional writes", _verdict(data["conditional_writes"])),
                 ("Clusters", data["counts"]["clusters"]),
                 ("Jobs", data["counts"]["jobs"]),
             ]
@@ -103,6 +119,13 @@ def status(app: App, fmt: str) -> None:
     )
     for text in data["warnings"]:
         warning(text)
+
+
+def _verdict(value: str) -> str:
+    return {
+        "verified": "verified (by the last probe of this endpoint)",
+        "failed": "FAILED: the endpoint broke a promise goman relies on (`goman doctor` says which)",
+    }.get(value, "unknown (run `goman init` or `goman doctor` to probe)")
 
 
 _MARK = {"pass": ("ok", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "red")}
@@ -114,7 +137,8 @@ _MARK = {"pass": ("ok", "green"), "warn": ("warn", "yellow"), "fail": ("FAIL", "
 def doctor(app: App, fmt: str) -> None:
     """Check credentials, profile, the state bucket and EC2 permissions, each with its fix.
 
-    Only reads: it creates and changes nothing. Exits 1 if any check fails.
+    Changes no state: its only writes are the conditional-write probe's scratch key
+    (deleted again) and the probe's record. Exits 1 if any check fails.
     """
     from goman.aws.checks import Check
     from goman.aws.errors import GomanError

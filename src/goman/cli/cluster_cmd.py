@@ -11,17 +11,17 @@ from goman.cli import interrupt
 from goman.cli.complete import cluster_names
 from goman.cli.confirm import typed, yes_option
 from goman.cli.context import App, pass_app
-from goman.cli.output import echo, emit, error, fix, kv, output_option, table
+from goman.cli.output import echo, emit, error, fix, kv, output_option, table, warning
 
 if TYPE_CHECKING:
     from goman.models.cluster import ClusterDoc
     from goman.models.job import Job
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smh]?)$")
+_DURATION = re.compile(r"\A(\d+(?:\.\d+)?)([smh]?)\Z")
 
 
 def parse_duration(text: str) -> float:
-    found = _DURATION.match(text.strip().lower())
+    found = _DURATION.fullmatch(text.strip().lower())
     if not found or float(found.group(1)) <= 0:
         raise click.BadParameter(f"{text!r} is not a duration: use e.g. 90s, 15m or 1h.")
     return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[found.group(2)]
@@ -100,7 +100,10 @@ def _enqueued(job: Job, detach: bool, app: App, verb: str) -> None:
 @click.option("--region", help="AWS region of the cluster, e.g. ap-south-1.")
 @click.option("--k3s-version", help="K3s version, e.g. v1.33.3+k3s1.")
 @click.option(
-    "--api-cidr", "api_cidrs", multiple=True, help="CIDR allowed to reach the API (repeatable)."
+    "--api-cidr",
+    "api_cidrs",
+    multiple=True,
+    help="CIDR allowed to reach the API (repeatable); `auto` is your public address.",
 )
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
 @click.option(
@@ -134,6 +137,7 @@ def create(
         k3s_version=k3s_version,
         api_cidrs=list(api_cidrs) or None,
         ready_timeout=timeout,
+        on_warning=warning,
     )
     _enqueued(job, detach, app, "Creating")
 
@@ -308,8 +312,13 @@ def delete(app: App, name: str, yes: bool, detach: bool) -> None:
 )
 @click.option("--merge", is_flag=True, help="Merge into $KUBECONFIG or ~/.kube/config.")
 @click.option("--context", help="Context name. [default: goman-{profile}-{name}]")
+@click.option(
+    "--force", is_flag=True, help="With --file: replace a symbolic link at PATH (never followed)."
+)
 @pass_app
-def kubeconfig(app: App, name: str, path: str | None, merge: bool, context: str | None) -> None:
+def kubeconfig(
+    app: App, name: str, path: str | None, merge: bool, context: str | None, force: bool
+) -> None:
     """Print, write or merge the admin kubeconfig of NAME."""
     from pathlib import Path
 
@@ -323,10 +332,12 @@ def kubeconfig(app: App, name: str, path: str | None, merge: bool, context: str 
 
     if path and merge:
         raise UsageError("Use either --file or --merge, not both.")
+    if force and not path:
+        raise UsageError("--force only applies to --file.")
     ctx_name = context or default_context(app.store, name)
     data = kubeconfig_for(app.store, name, ctx_name)
     if path:
-        write_kubeconfig(Path(path), data)
+        write_kubeconfig(Path(path), data, force=force)
         echo(f"Wrote {path} (context {ctx_name}).", err=True)
     elif merge:
         target = default_kubeconfig_path()

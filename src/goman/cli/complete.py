@@ -58,7 +58,7 @@ def _index_bytes(ctx: click.Context) -> bytes:
     """The index as stored. With simple credentials it comes through the standard-library
     fast path alone (goman.aws.lite, as the store itself reads it), so a TAB costs neither
     boto3 nor pydantic; otherwise through the store."""
-    from goman.aws.lite import NoSuchKey
+    from goman.aws.lite import NoSuchKey, TooLarge
     from goman.aws.session import AwsContext
     from goman.state import keys
 
@@ -66,8 +66,8 @@ def _index_bytes(ctx: click.Context) -> bytes:
     lite = aws.lite
     if lite is not None:
         got = lite.get_object(aws.bucket, aws.prefix + keys.INDEX, aws.account_id)
-        if isinstance(got, NoSuchKey):
-            return b"{}"
+        if isinstance(got, NoSuchKey | TooLarge):
+            return b"{}"  # nothing to offer (and an oversized index is not read at all)
         if got is not None:
             return got[0]
     from goman.state.store import StateStore

@@ -116,8 +116,15 @@ def _write(app: App, key: str, value: Any, *, unset: bool) -> None:
         return AppConfig.model_validate(data)
 
     try:
-        # Validate against the defaults first: a bad value fails before any S3 call.
+        # Validate against the defaults first: a bad value fails before any S3 call;
+        # then against the world (EC2's regions and types, `auto` addresses).
+        from goman.clusters.checks import check_setting, resolve_api_cidrs
+
+        if not unset and key == "api_cidrs":
+            value = resolve_api_cidrs(value)
         change(None)
+        if not unset:
+            value = check_setting(app.store, key, value)
         written = app.store.update(keys.CONFIG, AppConfig, change)
     except ValidationError as exc:
         msg = exc.errors()[0].get("msg", "invalid value") if exc.errors() else "invalid value"

@@ -17,6 +17,7 @@ class App:
     profile_flag: str | None = None
     use_sandbox: bool = False
     debug: bool = False
+    sandbox_embedded: bool = False  # --sandbox found no running sandbox and started one here
     _aws: AwsContext | None = None
     _store: StateStore | None = None
     _closers: list[Any] = field(default_factory=list)
@@ -49,7 +50,17 @@ class App:
 
         profile, _ = resolve_profile(self.profile_flag)
         self._sandbox_started = True
-        self._closers.append(activate(profile))
+        activation = activate(profile)
+        self._closers.append(activation)
+        self.sandbox_embedded = activation.embedded
+        if activation.embedded:
+            from goman.cli.output import echo
+
+            echo(
+                f"goman: no `goman sandbox serve` answers at {activation.looked_for}; using "
+                "a sandbox inside this process (embedded: state is lost on exit)",
+                err=True,
+            )
 
     def close(self) -> None:
         while self._closers:

@@ -57,11 +57,22 @@ def create_cluster(
     k3s_version: str | None = None,
     api_cidrs: list[str] | None = None,
     ready_timeout: float | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Job:
-    """Write the spec of a new cluster and its create job (not run here)."""
+    """Write the spec of a new cluster and its create job (not run here).
+
+    Everything is checked before the first write: the settings themselves, then the
+    region and instance type against what EC2 offers (those lookups run while the config
+    is read). `on_warning` hears about a Kubernetes API open to the whole internet."""
+    from goman.clusters.checks import open_api_warning, open_to_everyone, resolve_api_cidrs
+    from goman.provision.placement import PlacementCheck
+
     valid_name(name)
     if ready_timeout is not None and ready_timeout <= 0:
         raise UsageError("The timeout must be positive.", "Example: --timeout 15m")
+    placement = PlacementCheck(store.ctx)
+    if region:
+        placement.expect(region, instance_type)
     config = load_config(store)
     spec = _spec(
         name=name,
@@ -70,8 +81,9 @@ def create_cluster(
         instance_type=instance_type or config.instance_type,
         region=region or config.region,
         k3s_version=k3s_version or config.k3s_version,
-        api_cidrs=list(api_cidrs) if api_cidrs else list(config.api_cidrs),
+        api_cidrs=resolve_api_cidrs(list(api_cidrs)) if api_cidrs else list(config.api_cidrs),
     )
+    placement.check(spec.region, spec.instance_type)
     job_id = new_job_id()
     by = store.ctx.caller_arn
     doc = ClusterDoc(
@@ -92,6 +104,9 @@ def create_cluster(
         params["ready_timeout"] = ready_timeout
     job = queue.enqueue(store, _job(job_id, "create", created, by, params))
     index.upsert(store, created)
+    everyone = open_to_everyone(spec.api_cidrs)
+    if everyone and on_warning is not None:
+        on_warning(open_api_warning(name, everyone))
     return job
 
 

@@ -16,8 +16,9 @@ from goman.models.config import (
     K3sVersion,
     Region,
 )
+from goman.models.job import JobId
 
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+NAME_RE = re.compile(r"\A[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?\Z")
 
 Mode = Literal["dev", "ha"]
 Phase = Literal[
@@ -35,7 +36,7 @@ NodePhase = Literal["pending", "launched", "booting", "installing", "ready", "fa
 
 
 def check_name(value: str) -> str:
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid cluster name: use 1-40 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit (a DNS-1123 label)"
@@ -91,9 +92,9 @@ class ClusterStatus(Part):
     eip_allocation_id: str | None = None
     eip_address: str | None = None
     nodes: list[NodeStatus] = Field(default_factory=list)
-    job_id: str | None = None  # the one mutating job running on this cluster, if any
+    job_id: JobId | None = None  # the one mutating job running on this cluster, if any
     job_step: str | None = None  # the step that job is on (for lists; the job has the detail)
-    last_job_id: str | None = None  # the most recent job, kept after it finished
+    last_job_id: JobId | None = None  # the most recent job, kept after it finished
     updated_at: datetime = Field(default_factory=utcnow)
 
 

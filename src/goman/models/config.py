@@ -10,11 +10,13 @@ from pydantic import AfterValidator, Field
 
 from goman.models.base import Document
 
-K3S_VERSION_RE = re.compile(r"^v1\.\d+\.\d+\+k3s\d+$")
-INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$")
-REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# Anchored with \A and \Z, and used with fullmatch: `$` also matches before a trailing
+# newline, which would let "t3.medium\n" through wherever a caller uses re.match.
+K3S_VERSION_RE = re.compile(r"\Av1\.\d+\.\d+\+k3s\d+\Z")
+INSTANCE_TYPE_RE = re.compile(r"\A[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+\Z")
+REGION_RE = re.compile(r"\A[a-z]{2}(-gov)?-[a-z]+-\d\Z")
 KMS_RE = re.compile(
-    r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+|alias/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$"
+    r"\A(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+|alias/[A-Za-z0-9/_-]+|[0-9a-f-]{36})\Z"
 )
 
 DEFAULT_K3S_VERSION = "v1.33.3+k3s1"
@@ -29,7 +31,7 @@ def check_cidr(value: str) -> str:
 
 def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
     def check(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ValueError(f"{value!r} is not {what}")
         return value
 

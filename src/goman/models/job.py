@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from goman.models.base import Document, Part, utcnow
+
+# A job id names its document (`jobs/{id}.json`): one plain path segment, nothing else.
+# New ids look like 20261126T064850-46512d.
+JOB_ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+
+
+def check_job_id(value: str) -> str:
+    if not JOB_ID_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid job id: use 1-64 letters, digits, '-' and '_', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+JobId = Annotated[str, AfterValidator(check_job_id)]
 
 JobType = Literal["create", "scale", "delete"]
 JobStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
@@ -32,7 +49,7 @@ class Lease(Part):
 
 
 class Job(Document):
-    id: str
+    id: JobId
     type: JobType
     cluster: str
     cluster_id: str

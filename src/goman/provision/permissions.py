@@ -95,6 +95,16 @@ def _probes(ec2: Any) -> list[tuple[str, Callable[[], Any]]]:
         ("ec2:ReleaseAddress", lambda: ec2.release_address(DryRun=True, AllocationId=_FAKE_ALLOC)),
         ("ec2:DescribeVolumes", lambda: ec2.describe_volumes(DryRun=True)),
         ("ec2:DeleteVolume", lambda: ec2.delete_volume(DryRun=True, VolumeId=_FAKE_VOLUME)),
+        ("ec2:DescribeRegions", lambda: ec2.describe_regions(DryRun=True)),
+        (
+            "ec2:DescribeInstanceTypeOfferings",
+            # One type: a caller (or emulator) that ignores DryRun gets a small answer.
+            lambda: ec2.describe_instance_type_offerings(
+                DryRun=True,
+                LocationType="region",
+                Filters=[{"Name": "instance-type", "Values": ["t3.micro"]}],
+            ),
+        ),
     ]
 
 

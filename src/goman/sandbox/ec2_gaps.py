@@ -3,6 +3,10 @@
 - DeleteSecurityGroup on a group that a live instance still uses: AWS answers
   DependencyViolation (until the instance is fully terminated); moto deletes it. Without
   this, a delete that forgets to wait for termination would pass in the sandbox only.
+- DescribeRegions: moto lists every region botocore knows (China and GovCloud included),
+  but has instance-type offerings for only some of them, so a region it lists could offer
+  no instance type at all. The sandbox lists the regions it can emulate: those with
+  offerings.
 """
 
 from __future__ import annotations
@@ -67,3 +71,13 @@ def ec2_hook(environ: Environ, start_response: Any) -> list[bytes] | None:
         [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
     )
     return [body]
+
+
+def limit_regions() -> None:
+    """DescribeRegions lists only the regions moto has instance-type offerings for."""
+    from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+    from moto.ec2.models.instance_types import INSTANCE_TYPE_OFFERINGS
+
+    offered = set(INSTANCE_TYPE_OFFERINGS.get("region", {}))
+    regions = RegionsAndZonesBackend.regions
+    regions[:] = [r for r in regions if r.name in offered]

@@ -7,8 +7,18 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from goman.sandbox.server import DEFAULT_PORT, SANDBOX_CREDENTIALS, SandboxServer, endpoint_answers
+from goman.sandbox.server import (
+    DEFAULT_PORT,
+    SANDBOX_CREDENTIALS,
+    SandboxServer,
+    checkip_url,
+    endpoint_answers,
+)
+
+# Where `--sandbox` looks for a running `goman sandbox serve` (default 4566).
+PORT_VARIABLE = "GOMAN_SANDBOX_PORT"
 
 # Variables that could send a sandbox run to a real account if left as they were.
 _ISOLATE = (
@@ -20,6 +30,7 @@ _ISOLATE = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",
     "AWS_EC2_METADATA_DISABLED",
+    "GOMAN_CHECKIP_URL",
 )
 
 
@@ -36,13 +47,34 @@ def sandbox_config(profile: str) -> str:
     return text
 
 
+@dataclass
+class Activation:
+    """A process pointed at a sandbox; calling it undoes that (and stops an embedded one)."""
+
+    endpoint: str
+    embedded: bool  # started in this process: its state is lost when the process exits
+    looked_for: str  # where a running sandbox was looked for
+    _undo: Callable[[], None] = field(repr=False)
+
+    def __call__(self) -> None:
+        self._undo()
+
+
+def sandbox_port() -> int:
+    raw = os.environ.get(PORT_VARIABLE, "")
+    if raw.isdigit() and 0 < int(raw) < 65536:
+        return int(raw)
+    return DEFAULT_PORT
+
+
 def activate(
-    profile: str, port: int = DEFAULT_PORT, start: Callable[[], SandboxServer] | None = None
-) -> Callable[[], None]:
-    """Reach a sandbox for this process; returns the function that undoes it."""
+    profile: str, port: int | None = None, start: Callable[[], SandboxServer] | None = None
+) -> Activation:
+    """Reach a sandbox for this process: the one serving on `port` (default
+    $GOMAN_SANDBOX_PORT, else 4566), else a new embedded one."""
     saved = {k: os.environ.get(k) for k in _ISOLATE}
     server: SandboxServer | None = None
-    url = f"http://127.0.0.1:{port}"
+    url = looked_for = f"http://127.0.0.1:{sandbox_port() if port is None else port}"
     if not endpoint_answers(url):
         server = (start or (lambda: default_server(0)))()
         url = server.endpoint
@@ -53,6 +85,7 @@ def activate(
     os.environ["AWS_ENDPOINT_URL"] = url
     os.environ["AWS_CONFIG_FILE"] = path
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["GOMAN_CHECKIP_URL"] = checkip_url(url)
     os.environ.pop("AWS_SESSION_TOKEN", None)
 
     def undo() -> None:
@@ -66,7 +99,7 @@ def activate(
         with contextlib.suppress(OSError):
             os.unlink(path)
 
-    return undo
+    return Activation(endpoint=url, embedded=server is not None, looked_for=looked_for, _undo=undo)
 
 
 # Nodes of `goman sandbox serve` / `goman --sandbox` take a few seconds, like a short

@@ -9,7 +9,15 @@ moto is not AWS. What this module adds, in the sandbox only (never in production
 - current Ubuntu LTS AMIs (moto's own Canonical images are from 2014/2016);
 - S3 requests named by their real IAM actions when IAM checks are on (moto checks
   HeadBucket as s3:HeadBucket, and public-access-block and encryption calls as
-  s3:CreateBucket/s3:ListBucket, so a policy that works on AWS would not work here).
+  s3:CreateBucket/s3:ListBucket, so a policy that works on AWS would not work here);
+- presigned URLs checked under IAM enforcement like every other request (sandbox/iam.py);
+- no browser may talk to it: moto reflects any `Origin` in its CORS headers, so a web page
+  could read the sandbox or reset it. Requests with an `Origin` header (every cross-site
+  fetch, preflight and form POST), with `Sec-Fetch-Site` from another site, or naming a
+  `Host` that is not loopback (DNS rebinding) are refused before anything runs;
+- a cheap health route (`GET /goman-sandbox/health`) that answers without waiting for the
+  request lock, and the caller's address at `GET /goman-sandbox/checkip` (what a "what is
+  my IP" service says: here, the loopback address).
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ SANDBOX_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "ap-south-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+HEALTH_PATH = "/goman-sandbox/health"
+CHECKIP_PATH = "/goman-sandbox/checkip"
+SERVICE_NAME = "goman-sandbox"
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -81,6 +93,41 @@ def _xml_error(start: StartResponse, status: str, code: str, message: str) -> li
     return [body]
 
 
+def _answer(start: StartResponse, status: str, body: bytes, content_type: str) -> list[bytes]:
+    start(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _loopback_host(host: str) -> bool:
+    """`localhost`, `*.localhost` (bucket virtual hosts) or a loopback IP, port aside."""
+    import ipaddress
+
+    if host.startswith("["):
+        name = host[1:].split("]", 1)[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def refused_browser(environ: Environ) -> str | None:
+    """Why a request cannot come from goman, boto3, curl or kubectl but from a web page."""
+    if environ.get("HTTP_ORIGIN") is not None:
+        return "cross-origin requests are refused"
+    site = environ.get("HTTP_SEC_FETCH_SITE")
+    if site is not None and site not in {"none", "same-origin"}:
+        return "requests from other sites are refused"
+    host = environ.get("HTTP_HOST")
+    if host is not None and not _loopback_host(str(host)):
+        return f"host {str(host)[:80]!r} is not a loopback name"
+    return None
+
+
 class SandboxApp:
     """A WSGI app: moto behind one lock, plus the sandbox's corrections."""
 
@@ -90,14 +137,37 @@ class SandboxApp:
 
         self._moto = DomainDispatcherApplication(create_backend_app)
         _real_s3_iam_actions()
+        from goman.sandbox.ec2_gaps import limit_regions
+
+        limit_regions()
         self.lock = threading.RLock()
         self.state = _SandboxState()
         self.request_count = 0
         # Called first for every request, under the lock: answer it (return the body) or
         # pass (return None). The node emulator's control route and reset hook live here.
         self.hooks: list[Callable[[Environ, StartResponse], list[bytes] | None]] = []
+        # Set by `sandbox serve --enforce-iam`: the identity and its policy must outlive
+        # every request, so resets (which would delete it) and turning checks off are refused.
+        self.iam_locked = False
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        # Answered without the lock: a long request in flight must not make a goman that
+        # looks for a running sandbox think there is none.
+        refusal = refused_browser(environ)
+        if refusal is not None:
+            body = json.dumps({"error": refusal}).encode()
+            return _answer(start_response, "403 Forbidden", body, "application/json")
+        path = str(environ.get("PATH_INFO", ""))
+        if path == HEALTH_PATH:
+            return self._health(start_response)
+        if path == CHECKIP_PATH:
+            address = str(environ.get("REMOTE_ADDR", "127.0.0.1"))
+            return _answer(start_response, "200 OK", f"{address}\n".encode(), "text/plain")
+        if self.iam_locked and path.startswith("/moto-api/reset"):
+            body = json.dumps(
+                {"error": "IAM is enforced (--enforce-iam): restart the sandbox to reset it"}
+            ).encode()
+            return _answer(start_response, "403 Forbidden", body, "application/json")
         with self.lock:
             self.request_count += 1
             for hook in self.hooks:
@@ -112,6 +182,12 @@ class SandboxApp:
                 early = self._s3_checks(environ, start_response)
                 if early is not None:
                     return early
+                from goman.sandbox.iam import enforcing, presigned_as_signed
+
+                if enforcing():
+                    refused = presigned_as_signed(environ, start_response)
+                    if refused is not None:
+                        return refused
             result = self._moto(environ, start_response)
             try:
                 # Join the body while still holding the lock: moto may close or reuse
@@ -121,6 +197,14 @@ class SandboxApp:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+
+    def _health(self, start: StartResponse) -> list[bytes]:
+        from goman import __version__
+
+        body = json.dumps(
+            {"service": SERVICE_NAME, "version": __version__, "iam_enforced": self.iam_locked}
+        ).encode()
+        return _answer(start, "200 OK", body, "application/json")
 
     # -- S3 corrections -------------------------------------------------------------
 
@@ -247,6 +331,9 @@ class SandboxServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.extensions: list[Any] = []  # things with start()/stop() that run beside the server
+        self.credentials = {
+            k: SANDBOX_CREDENTIALS[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        }
 
     @property
     def endpoint(self) -> str:
@@ -279,7 +366,21 @@ class SandboxServer:
 
     def environment(self) -> dict[str, str]:
         """What another process needs to reach this sandbox."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, **SANDBOX_CREDENTIALS}
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            **SANDBOX_CREDENTIALS,
+            **self.credentials,
+            "GOMAN_CHECKIP_URL": checkip_url(self.endpoint),
+        }
+
+    def enforce_iam(self, policy: dict[str, Any]) -> dict[str, str]:
+        """Check every request against IAM, as one identity with exactly `policy`, from now
+        until the server stops. Returns (and from now on prints) that identity's keys."""
+        from goman.sandbox.iam import enforce
+
+        self.credentials = enforce(self.endpoint, policy)
+        self.app.iam_locked = True
+        return dict(self.credentials)
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -288,8 +389,16 @@ class SandboxServer:
         self.stop()
 
 
-def endpoint_answers(url: str, timeout: float = 0.5) -> bool:
-    """Is a sandbox already serving at `url`? (loopback only)."""
+def checkip_url(endpoint: str) -> str:
+    """The sandbox's stand-in for a "what is my IP" service (for GOMAN_CHECKIP_URL)."""
+    return endpoint.rstrip("/") + CHECKIP_PATH
+
+
+def endpoint_answers(url: str, timeout: float = 3.0) -> bool:
+    """Is a goman sandbox serving at `url`? (loopback only)
+
+    Its health route answers at once, whatever the sandbox is busy with, so a short
+    timeout cannot mistake a busy sandbox for none: a refused connection is immediate."""
     import http.client
 
     parts = urlsplit(url)
@@ -297,9 +406,13 @@ def endpoint_answers(url: str, timeout: float = 0.5) -> bool:
         return False
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
-        conn.request("GET", "/moto-api/data.json")
-        return conn.getresponse().status == 200
-    except OSError:
+        conn.request("GET", HEALTH_PATH)
+        resp = conn.getresponse()
+        if resp.status != 200:
+            return False
+        data = json.loads(resp.read(4096))
+        return isinstance(data, dict) and data.get("service") == SERVICE_NAME
+    except (OSError, ValueError):
         return False
     finally:
         conn.close()

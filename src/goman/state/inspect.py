@@ -1,7 +1,8 @@
 """What `goman status` reports and what `goman doctor` checks about the state side.
 
-Status ensures the bucket (every command does, on first use). Doctor only reads: it never
-creates or changes anything, so it is safe to run against any account.
+Status ensures the bucket (every command does, on first use) and only reads the probe's
+record. Doctor changes no state: apart from the conditional-write probe (a scratch key it
+deletes again, and the probe's record) it only reads, so it is safe against any account.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from goman.state.bucket import (
     squatting_error,
     versioning_status,
 )
+from goman.state.probe import endpoint_identity
+from goman.state.probe_record import probe_and_record, read_verdict
 from goman.state.store import ObjectInfo, StateStore
 
 _DENIED = {"AccessDenied", "403", "AccessDeniedException", "Forbidden"}
@@ -43,6 +46,12 @@ def status_report(store: StateStore) -> dict[str, Any]:
     report = ensure_bucket(ctx)
     hardening = report.hardening if report.created else read_hardening(ctx)
     objects = store.ls()
+    warnings = list(report.warnings)
+    verdict: str = "unknown"
+    if any(o.key == keys.PROBE_RECORD for o in objects):  # no record: no request
+        verdict, problem = read_verdict(store)
+        if problem:
+            warnings.append(problem)
     return {
         "account": ctx.account_id,
         "identity": ctx.caller_arn,
@@ -56,7 +65,9 @@ def status_report(store: StateStore) -> dict[str, Any]:
         "config": any(o.key == keys.CONFIG for o in objects),
         "counts": count_documents(objects),
         "objects": len(objects),
-        "warnings": report.warnings,
+        "s3_endpoint": endpoint_identity(ctx),
+        "conditional_writes": verdict,
+        "warnings": warnings,
     }
 
 
@@ -137,7 +148,21 @@ def state_checks(store: StateStore) -> tuple[list[Check], str | None]:
     region = STATE_REGION
     if _bucket_checks(store, checks):
         region = _config_check(store, checks) or region
+        checks.append(_probe_check(store))
     return checks, region
+
+
+def _probe_check(store: StateStore) -> Check:
+    """Run the conditional-write probe (see goman.state.probe) and record its verdict."""
+    try:
+        result = probe_and_record(store)
+    except GomanError as exc:
+        return Check(
+            "conditional writes", "fail", f"The probe could not run: {exc.message}", exc.hint
+        )
+    if result.ok:
+        return Check("conditional writes", "pass", result.summary())
+    return Check("conditional writes", "fail", result.problem(), result.fix())
 
 
 def _no_credentials() -> BaseException:

@@ -6,6 +6,10 @@ CONFIG = "config.json"
 INDEX = "clusters/clusters.json"
 JOBS_DIR = "jobs/"
 CLUSTERS_DIR = "clusters/"
+# The conditional-write probe: its record, and the scratch keys it writes and removes.
+PROBE_DIR = "probe/"
+PROBE_RECORD = "probe/conditional-writes.json"
+PROBE_SCRATCH_PREFIX = "probe/scratch-"
 
 
 def cluster_state(name: str) -> str:

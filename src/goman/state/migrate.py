@@ -27,6 +27,9 @@ from pydantic import ValidationError
 
 from goman.aws.errors import GomanError, NotFoundError, UsageError
 from goman.models.base import Document
+from goman.models.cluster import ClusterDoc, ClusterIndex, check_name
+from goman.models.job import Job, check_job_id
+from goman.state import keys
 from goman.state.store import Conflict, StateStore, _short_validation
 from goman.state.versions import model_for
 
@@ -132,6 +135,10 @@ def plan(store: StateStore, source: Path, *, force: bool) -> MigrationPlan:
         except OSError as exc:
             result.files.append(FileReport(str(path), rel, "invalid", f"unreadable: {exc}"))
             continue
+        mismatch = _name_mismatch(rel, doc)
+        if mismatch:
+            result.files.append(FileReport(str(path), rel, "invalid", mismatch))
+            continue
         result.docs[rel] = doc
     if result.invalid:
         return result
@@ -139,6 +146,39 @@ def plan(store: StateStore, source: Path, *, force: bool) -> MigrationPlan:
         doc = result.docs[rel]
         result.files.append(_compare(store, str(path), rel, model, doc, force, result))
     return result
+
+
+def _name_mismatch(rel: str, doc: Document) -> str:
+    """Why a document cannot live under this file name ("" if it can).
+
+    A document is found by its key: a state file that describes another cluster, a job
+    filed under another id, or an index row under another name would be read back as
+    something it is not (and a name that is not valid could never be read back at all)."""
+    if isinstance(doc, ClusterDoc):
+        name = keys.cluster_name_of(rel)
+        try:
+            check_name(name)
+        except ValueError as exc:
+            return f"the file name: {exc}"
+        if doc.spec.name != name:
+            return f"the file is named for cluster {name!r} but describes cluster {doc.spec.name!r}"
+    if isinstance(doc, Job):
+        job_id = rel[len(keys.JOBS_DIR) : -len(".json")]
+        try:
+            check_job_id(job_id)
+        except ValueError as exc:
+            return f"the file name: {exc}"
+        if doc.id != job_id:
+            return f"the file is named for job {job_id!r} but holds job {doc.id!r}"
+    if isinstance(doc, ClusterIndex):
+        for name, row in doc.clusters.items():
+            try:
+                check_name(name)
+            except ValueError as exc:
+                return f"clusters: {exc}"
+            if row.name != name:
+                return f"clusters: the row filed under {name!r} describes cluster {row.name!r}"
+    return ""
 
 
 def _compare(

@@ -17,17 +17,19 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from goman.aws.constants import MAX_DOCUMENT_BYTES
 from goman.aws.errors import (
     AlreadyExistsError,
     ConflictError,
     CorruptDocumentError,
+    DocumentTooLargeError,
     GomanError,
     NotFoundError,
     error_code,
     http_status,
     map_error,
 )
-from goman.aws.lite import NoSuchKey
+from goman.aws.lite import NoSuchKey, TooLarge
 from goman.aws.session import AwsContext
 from goman.models.base import Document
 
@@ -174,6 +176,8 @@ class StateStore:
                     f"{rel} does not exist in s3://{self.bucket}/{self.prefix}",
                     "List what exists with `goman state ls`.",
                 )
+            if isinstance(fast, TooLarge):
+                raise DocumentTooLargeError(key, fast.size, MAX_DOCUMENT_BYTES, fast.etag)
             if fast is not None:
                 return fast
         try:
@@ -192,7 +196,7 @@ class StateStore:
                     "s3:GetObjectVersion", f"read {rel} at a version"
                 ) from exc
             raise self._fail(exc, f"read {rel}") from exc
-        return resp["Body"].read(), str(resp["ETag"]), resp.get("VersionId")
+        return _read_capped(key, resp), str(resp["ETag"]), resp.get("VersionId")
 
     def parse(self, rel: str, model: type[D], body: bytes, version_id: str | None = None) -> D:
         try:
@@ -229,7 +233,7 @@ class StateStore:
             if error_code(exc) in {"NoSuchKey", "404"}:
                 return None
             raise self._fail(exc, f"read {rel}") from exc
-        body = resp["Body"].read()
+        body = _read_capped(key, resp)
         version = resp.get("VersionId")
         return Versioned(
             self.parse(rel, model, body, version or "latest"), str(resp["ETag"]), version
@@ -465,6 +469,18 @@ class StateStore:
             except (GomanError, ValidationError):
                 continue
         return None
+
+
+def _read_capped(key: str, resp: dict[str, Any]) -> bytes:
+    """The body of a GetObject answer, refused unread when it is over MAX_DOCUMENT_BYTES."""
+    declared = resp.get("ContentLength")
+    if declared is None or declared <= MAX_DOCUMENT_BYTES:
+        body = resp["Body"].read(MAX_DOCUMENT_BYTES + 1)
+        if len(body) <= MAX_DOCUMENT_BYTES:
+            return bytes(body)
+        declared = None  # it sent more than it said
+    resp["Body"].close()  # the rest stays unread: the connection is dropped, not drained
+    raise DocumentTooLargeError(key, declared, MAX_DOCUMENT_BYTES, str(resp.get("ETag", "")))
 
 
 def _version(item: dict[str, Any], *, marker: bool) -> VersionInfo:

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from goman.aws.errors import ConflictError, GomanError, NotFoundError, UsageError
+from goman.aws.errors import (
+    ConflictError,
+    DocumentTooLargeError,
+    GomanError,
+    NotFoundError,
+    UsageError,
+)
 from goman.models.base import Document
 from goman.models.cluster import ClusterDoc, ClusterIndex
 from goman.models.config import AppConfig
@@ -141,6 +147,9 @@ def restore(store: StateStore, rel: str, version: str) -> RestoreResult:
             current_body, etag, _ = store.get_bytes(rel)
         except NotFoundError:
             current_body, etag = None, None
+        except DocumentTooLargeError as exc:
+            # An oversized current version is replaced without being read.
+            current_body, etag = None, exc.etag or None
         revision: int | None = None
         body = old_body
         if model is not None and old_doc is not None:

@@ -92,6 +92,7 @@ class GomanApp(App[None]):
         clock: Callable[[], datetime] | None = None,
         sandbox: bool | None = None,
         runner: JobRunner | None = None,
+        embedded_sandbox: bool = False,
     ) -> None:
         """`clock` freezes "now" for reproducible screenshots; `sandbox=None` detects it
         from the endpoint (loopback means a sandbox)."""
@@ -100,6 +101,8 @@ class GomanApp(App[None]):
         self.poll_interval = poll_interval
         self.clock = clock or _utcnow
         self._sandbox_hint = sandbox
+        # The sandbox lives in this process (`--sandbox` found none running): quitting ends it.
+        self.embedded_sandbox = embedded_sandbox
         self.config = AppConfig()
         self.index: ClusterIndex | None = None
         self.index_poller = index_poller(store)

@@ -11,7 +11,9 @@ def run_tui(app: Any) -> int:
     from goman.tui.app import HAND_BACK_SECONDS, GomanApp
 
     sandbox = True if getattr(app, "use_sandbox", False) else None
-    tui = GomanApp(app.store, sandbox=sandbox)
+    store = app.store  # starts the sandbox, if asked for, so `sandbox_embedded` is known
+    embedded = bool(getattr(app, "sandbox_embedded", False))
+    tui = GomanApp(store, sandbox=sandbox, embedded_sandbox=embedded)
     tui.handle_sigterm = True
     try:
         tui.run()

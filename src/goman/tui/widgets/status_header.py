@@ -72,7 +72,10 @@ class StatusHeader(Horizontal):
     def _changed(self, *_: Any) -> None:
         app = self.app
         self.query_one("#where", Static).update(where_text(getattr(app, "identity", None)))
-        self.query_one("#sandbox-badge").display = bool(getattr(app, "sandbox", False))
+        badge = self.query_one("#sandbox-badge", Label)
+        badge.display = bool(getattr(app, "sandbox", False))
+        if getattr(app, "embedded_sandbox", False):
+            badge.update(" SANDBOX · embedded: state is lost on exit ")
         reconnecting = bool(getattr(app, "reconnecting", False))
         stopped = getattr(app, "problem", None) is not None
         connection = self.query_one("#connection", Static)

@@ -27,15 +27,22 @@ class ConfirmQuit(ModalScreen[bool]):
         jobs = ", ".join(self.job_ids)
         with Vertical(id="dialog", classes="dialog -warning"):
             yield Label("Jobs are running here", classes="dialog-title")
-            yield Static(
-                f"This TUI is running job(s) {jobs}.\n\n"
-                "Quitting stops them at their next safe point (a few seconds at most) and "
-                "hands them back to the queue, not cancelled; nothing is lost. Each stays "
-                "resumable: `goman worker` or the jobs screen (j, then u) of any goman "
-                "finishes it, at once (or, for a step that could not stop in time, once its "
-                f"lease runs out, within {self.lease_seconds}s).",
-                classes="hint",
-            )
+            if getattr(self.app, "embedded_sandbox", False):
+                text = (
+                    f"This TUI is running job(s) {jobs}.\n\n"
+                    "The sandbox runs inside this goman (embedded): quitting ends it, and "
+                    "every cluster, job and document in it is lost."
+                )
+            else:
+                text = (
+                    f"This TUI is running job(s) {jobs}.\n\n"
+                    "Quitting stops them at their next safe point (a few seconds at most) and "
+                    "hands them back to the queue, not cancelled; nothing is lost. Each stays "
+                    "resumable: `goman worker` or the jobs screen (j, then u) of any goman "
+                    "finishes it, at once (or, for a step that could not stop in time, once its "
+                    f"lease runs out, within {self.lease_seconds}s)."
+                )
+            yield Static(text, classes="hint")
             with Horizontal(classes="buttons"):
                 yield Button("Quit anyway", variant="warning", id="leave")
                 yield Button("Stay", variant="primary", id="stay")
