@@ -38,8 +38,9 @@ def test_profile_and_debug_are_accepted_after_the_command(goman: Any) -> None:
     assert bad.exit_code == 2 and "cannot be used as a state folder name" in bad.stderr
 
 
-def test_sandbox_is_accepted_after_the_command(goman_proc: Any) -> None:
-    dead = {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}
+def test_sandbox_is_accepted_after_the_command(goman_proc: Any, sandbox: Any) -> None:
+    # --sandbox finds the test sandbox (not an empty one started inside the process).
+    dead = {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "GOMAN_SANDBOX_PORT": str(sandbox.port)}
     assert goman_proc("config", "show", "-o", "json", env=dead).exit_code == 1
     res = goman_proc("config", "show", "-o", "json", "--sandbox", env=dead)
     assert res.exit_code == 0, res.output

@@ -58,12 +58,12 @@ def wait_for_step(s3: Any, step: str, proc: subprocess.Popen[str]) -> dict[str, 
     ids=["foreground-create", "headless-worker"],
 )
 def test_sigterm_hands_the_job_back_and_exits_143(
-    command: list[str], aws_env: dict[str, str], sandbox: Any, s3: Any, goman_proc: Any
+    command: list[str], aws_env: dict[str, str], sandbox: Any, s3: Any, goman: Any
 ) -> None:
-    assert goman_proc("init").exit_code == 0
+    assert goman("init").exit_code == 0
     nodes_control(sandbox, boot_delay=600)  # the nodes stay booting while goman waits
     if command[0] == "worker":
-        assert goman_proc("cluster", "create", "web", "--detach").exit_code == 0
+        assert goman("cluster", "create", "web", "--detach").exit_code == 0
     proc = start(aws_env, *command)
     try:
         job = wait_for_step(s3, "wait-ready", proc)
@@ -81,25 +81,24 @@ def test_sigterm_hands_the_job_back_and_exits_143(
     assert after["status"] in {"pending", "running"} and not after["cancel_requested"]
 
     nodes_control(sandbox, boot_delay=0.1)
-    resumed = goman_proc("worker", "--once")
+    resumed = goman("worker", "--once")
     assert resumed.exit_code == 0, resumed.output
     assert (web_job(s3) or {})["status"] == "succeeded"
-    assert goman_proc("cluster", "get", "web", "-o", "json").json()["phase"] == "Running"
+    assert goman("cluster", "get", "web", "-o", "json").json()["phase"] == "Running"
 
 
 def test_jobs_cancel_names_the_step_it_stops(
-    aws_env: dict[str, str], sandbox: Any, s3: Any, goman_proc: Any
+    aws_env: dict[str, str], sandbox: Any, s3: Any, goman: Any
 ) -> None:
-    queued = goman_proc("cluster", "create", "early", "--detach").stdout.strip()
-    res = goman_proc("jobs", "cancel", queued)
+    queued = goman("cluster", "create", "early", "--detach").stdout.strip()
+    res = goman("jobs", "cancel", queued)
     assert res.exit_code == 0 and "cancelled (before its first step)" in res.stderr
-    assert goman_proc("cluster", "delete", "early", "-y").exit_code == 0
 
     nodes_control(sandbox, boot_delay=600)
     proc = start(aws_env, "cluster", "create", "web", "--timeout", "120s")
     try:
         job = wait_for_step(s3, "wait-ready", proc)
-        res = goman_proc("jobs", "cancel", job["id"])
+        res = goman("jobs", "cancel", job["id"])
         assert res.exit_code == 0, res.output
         assert "is running step wait-ready; it stops there" in res.stderr
         _, err = proc.communicate(timeout=60)

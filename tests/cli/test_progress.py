@@ -51,8 +51,8 @@ def test_progress_on_a_terminal_ticks_and_shows_each_node(
     assert "ready server-0,agent-0" in shown, shown
 
 
-def test_progress_in_a_log_prints_changes_only(goman_proc: Any, sandbox: Any) -> None:
-    assert goman_proc("init").exit_code == 0
+def test_progress_in_a_log_prints_changes_only(goman: Any, goman_proc: Any, sandbox: Any) -> None:
+    assert goman("init").exit_code == 0
     nodes_control(sandbox, boot_delay=3)
     res = goman_proc("cluster", "create", "web", "--timeout", "60s")
     assert res.exit_code == 0, res.output
