@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import http.client
 import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -247,11 +248,21 @@ class Reply:
 
 
 class LiteAws:
-    """Two signed calls over one kept-alive connection per host. None means: ask botocore."""
+    """Two signed calls over kept-alive connections: one per host and thread (an
+    http.client connection carries one request at a time). None means: ask botocore."""
 
     def __init__(self, creds: Credentials) -> None:
         self.creds = creds
-        self._conns: dict[str, http.client.HTTPConnection] = {}
+        self._local = threading.local()
+        self._all: list[http.client.HTTPConnection] = []
+        self._all_lock = threading.Lock()
+
+    @property
+    def _conns(self) -> dict[str, http.client.HTTPConnection]:
+        conns: dict[str, http.client.HTTPConnection] | None = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+        return conns
 
     def _send(
         self, method: str, url: str, headers: dict[str, str], body: bytes, service: str
@@ -272,6 +283,8 @@ class LiteAws:
                 else:
                     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT)
                 self._conns[parts.netloc] = conn
+                with self._all_lock:
+                    self._all.append(conn)
             target = parts.path or "/"
             if parts.query:
                 target += "?" + parts.query
@@ -292,7 +305,11 @@ class LiteAws:
                 return Reply(resp.status, got, b"", oversized=True)
             return Reply(resp.status, got, data)
         except (OSError, http.client.HTTPException):
-            self._conns.pop(parts.netloc, None)
+            dropped = self._conns.pop(parts.netloc, None)
+            if dropped is not None:
+                dropped.close()
+                with self._all_lock:
+                    self._all = [c for c in self._all if c is not dropped]
             return None
 
     def caller_identity(self) -> tuple[str, str] | None:
@@ -350,7 +367,9 @@ class LiteAws:
         return reply.body, reply.headers["etag"], reply.headers.get("x-amz-version-id")
 
     def close(self) -> None:
-        for conn in self._conns.values():
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
             conn.close()
         self._conns.clear()
 

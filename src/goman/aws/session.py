@@ -41,6 +41,15 @@ def resolve_profile(flag: str | None) -> tuple[str, bool]:
     return name, explicit
 
 
+def _no_expect_continue(request: Any, **_: Any) -> None:
+    """botocore asks S3 to confirm a PutObject before it sends the body (`Expect:
+    100-continue`), which costs a second round trip per write. goman's documents are a few
+    KB, so the body goes with the headers. The header is not signed: dropping it here,
+    after signing, leaves the signature valid."""
+    if "Expect" in request.headers:
+        del request.headers["Expect"]
+
+
 @dataclass
 class AwsContext:
     """Everything goman knows about "where am I": profile, session, clients, account."""
@@ -56,6 +65,7 @@ class AwsContext:
     # Answers that do not change while a process runs (the regions EC2 offers, ...), so
     # they cost one round trip per process.
     memo: dict[Any, Any] = field(default_factory=dict)
+    _identity_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_flag(cls, profile_flag: str | None = None) -> AwsContext:
@@ -98,11 +108,14 @@ class AwsContext:
         with self._lock:
             if key not in self._clients:
                 try:
-                    self._clients[key] = session.client(
+                    client = session.client(
                         service, region_name=region, config=config, endpoint_url=endpoint_url
                     )
                 except Exception as exc:
                     raise map_error(exc, profile=self.profile) from exc
+                if service == "s3":
+                    client.meta.events.register("before-send.s3.PutObject", _no_expect_continue)
+                self._clients[key] = client
             return self._clients[key]
 
     @property
@@ -115,6 +128,12 @@ class AwsContext:
         return self._lite if isinstance(self._lite, LiteAws) else None
 
     def _identity(self) -> None:
+        # Threads that ask at once (documents read together) share one answer.
+        with self._identity_lock:
+            if self._account is None or self._arn is None:
+                self._identity_now()
+
+    def _identity_now(self) -> None:
         lite = self.lite
         fast = lite.caller_identity() if lite is not None else None
         if fast is not None:
