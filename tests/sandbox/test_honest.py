@@ -43,9 +43,10 @@ def test_health_is_small_and_names_the_sandbox(sandbox: SandboxServer) -> None:
 
 
 def test_a_busy_sandbox_is_still_found(sandbox: SandboxServer, aws_env: dict[str, str]) -> None:
-    """A long request holds the sandbox's lock (moto's first EC2 call takes seconds): a
-    goman looking for a running sandbox must find it anyway, not start an empty one."""
-    with sandbox.app.lock:
+    """A reset holds every lock of the sandbox (as moto's first EC2 call holds EC2's for
+    seconds): a goman looking for a running sandbox must find it anyway, not start an
+    empty one."""
+    with sandbox.app.everything.writing():
         activation = activate("default", port=sandbox.port)
     try:
         assert not activation.embedded

@@ -80,3 +80,67 @@ def test_current_ubuntu_lts_images(ec2: Any) -> None:
     assert [i["Name"] for i in images] == [
         "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20251112"
     ]
+
+
+def _environ(method: str, service: str, body: bytes = b"") -> dict[str, Any]:
+    import io
+
+    return {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": "/goman-123456789012/state/default/x.json" if service == "s3" else "/",
+        "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=k/20260101/ap-south-1/{service}/"
+        "aws4_request, SignedHeaders=host, Signature=0",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+
+
+def test_requests_wait_only_for_what_must_be_atomic(sandbox: Any) -> None:
+    """S3 reads run together, an S3 write runs alone among S3 requests, and EC2 requests
+    do not wait for S3 at all (the sandbox's locks, taken as requests take them)."""
+    app = sandbox.app
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold(environ: dict[str, Any]) -> None:
+        with app._locked(environ):
+            held.set()
+            release.wait(10)
+
+    def enters(environ: dict[str, Any]) -> bool:
+        """Whether a request like this gets in while the held one runs."""
+        got = threading.Event()
+
+        def go() -> None:
+            with app._locked(environ):
+                got.set()
+
+        thread = threading.Thread(target=go, daemon=True)
+        thread.start()
+        entered = got.wait(0.5)
+        return entered
+
+    reader = threading.Thread(target=hold, args=(_environ("GET", "s3"),), daemon=True)
+    reader.start()
+    assert held.wait(5)
+    try:
+        assert enters(_environ("GET", "s3"))  # reads together
+        assert enters(_environ("POST", "ec2", b"Action=RunInstances&Version=2016-11-15"))
+        assert not enters(_environ("PUT", "s3", b"{}"))  # a write waits for the read
+    finally:
+        release.set()
+        reader.join(5)
+    # (the write that waited gets in once the read is done)
+
+    held.clear()
+    release.clear()
+    writer = threading.Thread(target=hold, args=(_environ("PUT", "s3", b"{}"),), daemon=True)
+    writer.start()
+    assert held.wait(5)
+    try:
+        assert not enters(_environ("GET", "s3"))  # nothing of S3 beside a write
+        assert enters(_environ("POST", "ec2", b"Action=DescribeInstances&Version=2016-11-15"))
+        assert enters(_environ("POST", "sts", b"Action=GetCallerIdentity&Version=2011-06-15"))
+    finally:
+        release.set()
+        writer.join(5)

@@ -131,7 +131,7 @@ class NodeEmulator:
         self.default_fail_patterns = list(fail_patterns or [])
         self.boot_delay = boot_delay
         self.fail_patterns = list(self.default_fail_patterns)
-        self.server_lock: Any = None  # the sandbox's request lock, to read moto safely
+        self.server_lock: Any = None  # makes the sandbox's EC2 state hold still while read
         self._lock = threading.Lock()
         self._nodes: dict[tuple[str, str, str], _Node] = {}
         self._ignored: set[tuple[str, str, str]] = set()
@@ -143,7 +143,7 @@ class NodeEmulator:
 
     def attach(self, server: Any) -> NodeEmulator:
         """Run beside a SandboxServer: its lifecycle, its lock, its control route."""
-        self.server_lock = server.app.lock
+        self.server_lock = server.app.reading_ec2
         server.app.hooks.append(self.hook)
         server.extensions.append(self)
         return self
@@ -256,8 +256,7 @@ class NodeEmulator:
         from moto.ec2.models import ec2_backends
 
         found: dict[tuple[str, str, str], Any] = {}
-        lock = self.server_lock or threading.Lock()
-        with lock:
+        with self.server_lock() if self.server_lock else threading.Lock():
             for account, per_region in list(dict.items(ec2_backends)):
                 for region, backend in list(dict.items(per_region)):
                     for reservation in list(getattr(backend, "reservations", {}).values()):

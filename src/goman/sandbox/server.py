@@ -1,7 +1,13 @@
 """The sandbox: moto's server (S3, STS, EC2) on loopback, with the gaps that matter closed.
 
 moto is not AWS. What this module adds, in the sandbox only (never in production code):
-- one lock around every request, body included: moto's conditional writes are not atomic;
+- locks around what must be atomic, so requests that need not wait for each other run at
+  once (10 workers on one profile are concurrent, as on AWS): every S3 write (a
+  conditional write is a check and a write, which moto does not make atomic) excludes
+  every other S3 request, reads included (moto closes an overwritten key's buffer, so a
+  read next to a write can fail), while S3 reads run together; EC2 likewise (moto's EC2
+  dictionaries change under a describe otherwise); STS identity calls take no service
+  lock; anything else (moto's own API, IAM, a reset) runs alone;
 - `ExpectedBucketOwner` enforced: 403 AccessDenied when the bucket is another account's;
 - bucket policies stored as given, but statements conditioned on `aws:SecureTransport`
   are not enforced (moto treats every condition as true, which would lock out all I/O;
@@ -22,11 +28,12 @@ moto is not AWS. What this module adds, in the sandbox only (never in production
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -84,6 +91,24 @@ def _is_s3(environ: Environ) -> bool:
     )
 
 
+def _side(lock: RWLock, read: bool) -> contextlib.AbstractContextManager[None]:
+    return lock.reading() if read else lock.writing()
+
+
+def _ec2_read(environ: Environ) -> bool:
+    """An EC2 Describe* call (the form is read and put back for moto)."""
+    import io
+
+    if environ.get("REQUEST_METHOD") != "POST":
+        query = str(environ.get("QUERY_STRING", ""))
+        return "Action=Describe" in query
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    return b"Action=Describe" in raw
+
+
 def _xml_error(start: StartResponse, status: str, code: str, message: str) -> list[bytes]:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -128,8 +153,51 @@ def refused_browser(environ: Environ) -> str | None:
     return None
 
 
+class RWLock:
+    """Many readers at once, or one writer; a waiting writer goes before new readers."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+_READS = {"GET", "HEAD"}
+
+
 class SandboxApp:
-    """A WSGI app: moto behind one lock, plus the sandbox's corrections."""
+    """A WSGI app: moto behind the locks its consistency needs, plus the sandbox's
+    corrections."""
 
     def __init__(self) -> None:
         _prepare_moto_environment()
@@ -140,15 +208,43 @@ class SandboxApp:
         from goman.sandbox.ec2_gaps import limit_regions
 
         limit_regions()
-        self.lock = threading.RLock()
+        self.everything = RWLock()  # held to read by every request; a reset writes
+        self.s3 = RWLock()
+        self.ec2 = RWLock()
+        self._hooks_lock = threading.Lock()
         self.state = _SandboxState()
         self.request_count = 0
-        # Called first for every request, under the lock: answer it (return the body) or
-        # pass (return None). The node emulator's control route and reset hook live here.
+        # Called first for every request, one at a time, with the request's locks held:
+        # answer it (return the body) or pass (return None). The node emulator's control
+        # route and reset hook live here.
         self.hooks: list[Callable[[Environ, StartResponse], list[bytes] | None]] = []
         # Set by `sandbox serve --enforce-iam`: the identity and its policy must outlive
         # every request, so resets (which would delete it) and turning checks off are refused.
         self.iam_locked = False
+
+    @contextlib.contextmanager
+    def reading_ec2(self) -> Iterator[None]:
+        """For a consistent look at moto's EC2 state from outside a request."""
+        with self.everything.reading(), self.ec2.reading():
+            yield
+
+    @contextlib.contextmanager
+    def _locked(self, environ: Environ) -> Iterator[None]:
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        auth = str(environ.get("HTTP_AUTHORIZATION", ""))
+        path = str(environ.get("PATH_INFO", ""))
+        if _is_s3(environ) and not path.startswith("/moto-api"):
+            with self.everything.reading(), _side(self.s3, method in _READS):
+                yield
+        elif "/ec2/aws4_request" in auth:
+            with self.everything.reading(), _side(self.ec2, _ec2_read(environ)):
+                yield
+        elif "/sts/aws4_request" in auth:
+            with self.everything.reading():
+                yield
+        else:
+            with self.everything.writing():
+                yield
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         # Answered without the lock: a long request in flight must not make a goman that
@@ -168,12 +264,13 @@ class SandboxApp:
                 {"error": "IAM is enforced (--enforce-iam): restart the sandbox to reset it"}
             ).encode()
             return _answer(start_response, "403 Forbidden", body, "application/json")
-        with self.lock:
-            self.request_count += 1
-            for hook in self.hooks:
-                answered = hook(environ, start_response)
-                if answered is not None:
-                    return answered
+        with self._locked(environ):
+            with self._hooks_lock:
+                self.request_count += 1
+                for hook in self.hooks:
+                    answered = hook(environ, start_response)
+                    if answered is not None:
+                        return answered
             if environ.get("PATH_INFO", "").startswith("/moto-api/reset") and not environ.get(
                 "PATH_INFO", ""
             ).startswith("/moto-api/reset-auth"):
@@ -190,8 +287,8 @@ class SandboxApp:
                         return refused
             result = self._moto(environ, start_response)
             try:
-                # Join the body while still holding the lock: moto may close or reuse
-                # the buffer of an overwritten key as soon as another request runs.
+                # Join the body while the locks are held: moto may close or reuse the
+                # buffer of an overwritten key as soon as a write runs.
                 return [b"".join(result)]
             finally:
                 close = getattr(result, "close", None)
