@@ -4,16 +4,23 @@ Every write is conditional: `If-None-Match: *` to create, `If-Match: <etag>` to 
 delete. A 412 (or 409 ConditionalRequestConflict) means another writer got there first;
 `update()` re-reads, re-applies the change and retries with jittered backoff, bounded.
 Every bucket and object call carries `ExpectedBucketOwner`.
+
+The store remembers the version of each document it last read or wrote (its ETag and
+body). `update()` starts from that version and writes with `If-Match` on its ETag without
+reading first; only a 412 (someone else wrote since) costs a read. The If-Match makes
+this exactly as safe as reading first: a stale version can never be written over a newer
+one. Documents are written compact (no indentation); indented ones still read.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -32,20 +39,13 @@ from goman.aws.errors import (
 from goman.aws.lite import NoSuchKey, TooLarge
 from goman.aws.session import AwsContext
 from goman.models.base import Document
+from goman.state.known import KnownVersions
+from goman.state.known import Versioned as Versioned  # re-exported: callers import it here
 
 D = TypeVar("D", bound=Document)
 
 MAX_CAS_ATTEMPTS = 40
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
-
-
-@dataclass(frozen=True)
-class Versioned(Generic[D]):
-    """A document as read: the parsed body, its ETag and its S3 version id."""
-
-    doc: D
-    etag: str
-    version_id: str | None
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def _is_conflict(exc: BaseException) -> bool:
 
 
 def _body(doc: Document) -> bytes:
-    return (doc.model_dump_json(indent=2) + "\n").encode()
+    return doc.model_dump_json().encode()
 
 
 class StateStore:
@@ -92,6 +92,20 @@ class StateStore:
     def __init__(self, ctx: AwsContext) -> None:
         self.ctx = ctx
         self._ensured = False
+        self._known = KnownVersions()
+
+    # -- versions this process last saw ---------------------------------------------
+
+    def _remember(self, rel: str, got: Versioned[Any]) -> None:
+        self._known.remember(rel, got)
+
+    def forget(self, rel: str, *, absent: bool = False) -> None:
+        """Drop what this store knows of `rel`; `absent`: it knows `rel` does not exist."""
+        self._known.forget(rel, absent=absent)
+
+    def known(self, rel: str, model: type[D]) -> Versioned[D] | None:
+        """The version of `rel` this store last read or wrote (maybe not the newest)."""
+        return self._known.get(rel, model)
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -210,8 +224,21 @@ class StateStore:
         try:
             body, etag, version = self.get_bytes(rel)
         except NotFoundError:
+            self.forget(rel, absent=True)
             return None
-        return Versioned(self.parse(rel, model, body, version or "latest"), etag, version)
+        got = Versioned(self.parse(rel, model, body, version or "latest"), etag, version)
+        self._remember(rel, got)
+        return got
+
+    def get_many(self, wanted: Sequence[tuple[str, type[Document]]]) -> list[Versioned[Any] | None]:
+        """Several documents read at once (one round trip instead of one each)."""
+        from goman.aws.parallel import each
+
+        return each(lambda item: self.get(item[0], item[1]), wanted)
+
+    def cached(self, rel: str, model: type[D]) -> Versioned[D] | None:
+        """The version this store knows if it has one, else the stored one (a GET)."""
+        return self.known(rel, model) or self.get(rel, model)
 
     def get_if_changed(
         self, rel: str, model: type[D], etag: str | None
@@ -231,13 +258,16 @@ class StateStore:
             if error_code(exc) == "304" or http_status(exc) == 304:
                 return NOT_MODIFIED
             if error_code(exc) in {"NoSuchKey", "404"}:
+                self.forget(rel, absent=True)
                 return None
             raise self._fail(exc, f"read {rel}") from exc
         body = _read_capped(key, resp)
         version = resp.get("VersionId")
-        return Versioned(
+        got = Versioned(
             self.parse(rel, model, body, version or "latest"), str(resp["ETag"]), version
         )
+        self._remember(rel, got)
+        return got
 
     def require(self, rel: str, model: type[D]) -> Versioned[D]:
         got = self.get(rel, model)
@@ -285,14 +315,23 @@ class StateStore:
         try:
             etag, version = self.put_bytes(rel, _body(doc), create=True)
         except Conflict as exc:
+            self.forget(rel)
             raise AlreadyExistsError(f"{rel} already exists.") from exc
-        return Versioned(doc, etag, version)
+        got = Versioned(doc, etag, version)
+        self._remember(rel, got)
+        return got
 
     def put(self, rel: str, doc: D, etag: str) -> Versioned[D]:
         """Replace the version read with ETag `etag`; raises Conflict if it changed."""
         doc = doc.model_copy(update={"revision": doc.revision + 1})
-        new_etag, version = self.put_bytes(rel, _body(doc), etag=etag)
-        return Versioned(doc, new_etag, version)
+        try:
+            new_etag, version = self.put_bytes(rel, _body(doc), etag=etag)
+        except Conflict:
+            self.forget(rel)
+            raise
+        got = Versioned(doc, new_etag, version)
+        self._remember(rel, got)
+        return got
 
     def update(
         self,
@@ -302,17 +341,35 @@ class StateStore:
         *,
         attempts: int = MAX_CAS_ATTEMPTS,
     ) -> Versioned[D] | None:
-        """Apply `change` to the fresh document and write it back by CAS, retrying.
+        """Apply `change` to the current document and write it back by CAS, retrying.
 
         `change` gets the current document (None if absent) and returns the new one, or
         None to leave it as it is. It must be a pure function of its input: it may run
         several times.
+
+        The first attempt starts from the version this store last saw, if any, and writes
+        with If-Match on its ETag; a 412 means it was stale, and the next attempt reads.
+        When `change` wants no write, a version not read just now is confirmed with a
+        conditional GET (a 304 when it is still current).
         """
-        for attempt in range(attempts):
+        current: Versioned[D] | None = self.known(rel, model)
+        absent = self._known.absent(rel)
+        fresh = current is None and not absent
+        if fresh:
             current = self.get(rel, model)
+        for attempt in range(attempts):
             new = change(current.doc.model_copy(deep=True) if current else None)
             if new is None:
-                return current
+                if fresh:
+                    return current
+                if current is None:
+                    current, fresh = self.get(rel, model), True
+                    continue
+                got = self.get_if_changed(rel, model, current.etag)
+                if got is NOT_MODIFIED:
+                    return current
+                current, fresh = (got if isinstance(got, Versioned) else None), True
+                continue
             try:
                 if current is None:
                     return self.create(rel, new.model_copy(update={"revision": 0}))
@@ -320,7 +377,9 @@ class StateStore:
                     rel, new.model_copy(update={"revision": current.doc.revision}), current.etag
                 )
             except (Conflict, AlreadyExistsError):
-                _backoff(attempt)
+                if fresh:
+                    _backoff(attempt)
+            current, fresh = self.get(rel, model), True
         raise ConflictError(
             f"Gave up writing {rel} after {attempts} attempts: other writers keep changing it.",
             "Try again in a moment.",
@@ -336,6 +395,7 @@ class StateStore:
         }
         if etag is not None:
             args["IfMatch"] = etag
+        self.forget(rel)
         try:
             self._call(f"delete {rel}", lambda: self.s3.delete_object(**args))
         except Exception as exc:
@@ -344,6 +404,7 @@ class StateStore:
             if error_code(exc) in {"NoSuchKey", "404"}:
                 return
             raise self._fail(exc, f"delete {rel}") from exc
+        self.forget(rel, absent=True)
 
     # -- presigned URLs (how nodes talk to the bucket without credentials) ------------
 
@@ -393,30 +454,37 @@ class StateStore:
     # -- listing and history --------------------------------------------------------
 
     def ls(self, rel_prefix: str = "") -> list[ObjectInfo]:
+        return list(self.iter_ls(rel_prefix))
+
+    def iter_ls(self, rel_prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects under a prefix in key order, one LIST page (1,000 keys) fetched at a
+        time as the caller goes on: stopping early saves the remaining pages."""
         prefix = self.prefix + rel_prefix
-        out: list[ObjectInfo] = []
-        try:
-            pages = self._call(
-                "list state",
-                lambda: list(
-                    self.s3.get_paginator("list_objects_v2").paginate(
-                        Bucket=self.bucket, Prefix=prefix, ExpectedBucketOwner=self.owner
-                    )
-                ),
-            )
-        except Exception as exc:
-            raise self._fail(exc, "list the state folder") from exc
-        for page in pages:
-            for obj in page.get("Contents", []):
-                out.append(
-                    ObjectInfo(
-                        key=self.rel(obj["Key"]),
-                        size=int(obj["Size"]),
-                        last_modified=obj["LastModified"],
-                        etag=str(obj["ETag"]),
-                    )
+        token: str | None = None
+        while True:
+            args: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Prefix": prefix,
+                "ExpectedBucketOwner": self.owner,
+            }
+            if token:
+                args["ContinuationToken"] = token
+            try:
+                page: dict[str, Any] = self._call(
+                    "list state", functools.partial(self.s3.list_objects_v2, **args)
                 )
-        return out
+            except Exception as exc:
+                raise self._fail(exc, "list the state folder") from exc
+            for obj in page.get("Contents", []):
+                yield ObjectInfo(
+                    key=self.rel(obj["Key"]),
+                    size=int(obj["Size"]),
+                    last_modified=obj["LastModified"],
+                    etag=str(obj["ETag"]),
+                )
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
 
     def history(self, rel: str) -> list[VersionInfo]:
         """All versions of one key, newest first (needs s3:ListBucketVersions)."""

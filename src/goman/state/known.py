@@ -1,0 +1,68 @@
+"""The versions of documents a store last read or wrote: the ETags its writes go out on.
+
+A store writes with If-Match on the version it holds instead of reading first; a 412
+(someone else wrote since) makes it read. This memory is per store (per process), bounded,
+and only ever a starting point: every write is still conditional.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from goman.models.base import Document
+
+D = TypeVar("D", bound=Document)
+
+# How many documents' last versions a store remembers (a job, its cluster, the index, the
+# queue and the config are what one command writes; a worker pass touches a few more).
+KNOWN_VERSIONS = 256
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[D]):
+    """A document as read: the parsed body, its ETag and its S3 version id."""
+
+    doc: D
+    etag: str
+    version_id: str | None
+
+
+class KnownVersions:
+    """Last version seen per key, and keys last found missing; thread-safe."""
+
+    def __init__(self) -> None:
+        self._versions: OrderedDict[str, Versioned[Any]] = OrderedDict()
+        self._absent: set[str] = set()
+        self._lock = threading.Lock()
+
+    def remember(self, rel: str, got: Versioned[Any]) -> None:
+        # A private copy: callers may change the document they were given.
+        kept = Versioned(got.doc.model_copy(deep=True), got.etag, got.version_id)
+        with self._lock:
+            self._absent.discard(rel)
+            self._versions[rel] = kept
+            self._versions.move_to_end(rel)
+            while len(self._versions) > KNOWN_VERSIONS:
+                self._versions.popitem(last=False)
+
+    def forget(self, rel: str, *, absent: bool = False) -> None:
+        with self._lock:
+            self._versions.pop(rel, None)
+            if absent and len(self._absent) < KNOWN_VERSIONS:
+                self._absent.add(rel)
+            else:
+                self._absent.discard(rel)
+
+    def get(self, rel: str, model: type[D]) -> Versioned[D] | None:
+        with self._lock:
+            got = self._versions.get(rel)
+        if got is None or not isinstance(got.doc, model):
+            return None
+        return Versioned(got.doc.model_copy(deep=True), got.etag, got.version_id)
+
+    def absent(self, rel: str) -> bool:
+        with self._lock:
+            return rel in self._absent
