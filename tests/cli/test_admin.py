@@ -54,15 +54,9 @@ def test_init_enables_versioning_on_an_existing_bucket(goman: Any, s3: Any) -> N
 
 def test_status_json_reports_bucket_hardening_and_counts(goman: Any, s3: Any) -> None:
     assert goman("init").exit_code == 0
-    for key in (
-        "state/default/clusters/web.state.json",
-        "state/default/clusters/db.state.json",
-        "state/default/clusters/clusters.json",
-        "state/default/clusters/web/kubeconfig",
-        "state/default/jobs/j1.json",
-        "state/team-a/jobs/j2.json",
-    ):
-        s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    for profile, name in (("default", "web"), ("default", "db"), ("team-a", "other")):
+        made = goman("--profile", profile, "cluster", "create", name, "--detach")
+        assert made.exit_code == 0, made.output
     res = goman("status", "-o", "json")
     assert res.exit_code == 0, res.output
     data = res.json()
@@ -76,7 +70,9 @@ def test_status_json_reports_bucket_hardening_and_counts(goman: Any, s3: Any) ->
     assert data["versioning"] == "Enabled"
     assert data["hardening"]["public_access_block"] is True
     assert data["hardening"]["tls_only_policy"] is True
-    assert data["counts"] == {"clusters": 2, "jobs": 1}
+    # From the index and the queue (two GETs), not from listing every object.
+    assert data["counts"] == {"clusters": 2, "jobs": 2}
+    assert data["objects"] is None
     table = goman("status")
     assert "Public access block: on" in table.stdout and "Clusters:" in table.stdout
 

@@ -74,7 +74,9 @@ def test_migrate_round_trip(goman: Any, s3: Any, seed_state: Path) -> None:
         "state/default/clusters/web.state.json",
         "state/default/config.json",
         "state/default/jobs/j-1.json",
+        "state/default/queue.json",  # the migrated job joined the queue
     ]
+    assert list(remote["state/default/queue.json"]["jobs"]) == ["j-1"]
     assert remote["state/default/clusters/web.state.json"]["revision"] == 3
     assert remote["state/default/jobs/j-1.json"]["revision"] == 5
     assert goman("config", "get", "workers").stdout == "2\n"
@@ -106,6 +108,7 @@ def test_migrate_accepts_one_profile_folder_and_the_folder_holding_state(
             "clusters/web.state.json",
             "config.json",
             "jobs/j-1.json",
+            "queue.json",
         )
     ]
 
@@ -175,7 +178,7 @@ def test_reindex_after_migration_rebuilds_the_index(goman: Any, s3: Any, seed_st
     assert goman("state", "migrate", "--from", str(seed_state), "--yes").exit_code == 0
     res = goman("state", "reindex", "-o", "json")
     assert res.exit_code == 0, res.output
-    assert res.json() == {"clusters": ["web"]}
+    assert res.json() == {"clusters": ["web"], "queue": 1}
     index = _remote(s3)["state/default/clusters/clusters.json"]
     assert list(index["clusters"]) == ["web"]
 

@@ -62,3 +62,34 @@ def test_an_instance_removed_behind_goman_s_back_is_missing(goman: Any, ec2: Any
     ).items()
     assert goman("cluster", "delete", "hurt", "--yes").exit_code == 0
     assert goman_tagged(ec2) == []
+
+
+def test_resources_come_from_the_index_and_a_lagging_index_orphans_nothing(
+    goman: Any, ec2: Any, s3: Any, sandbox: Any
+) -> None:
+    assert goman("cluster", "create", "kept", "--timeout", "60s").exit_code == 0
+    for name in ("p1", "p2", "p3"):
+        assert goman("cluster", "create", name, "--detach").exit_code == 0
+    reads: list[str] = []
+
+    def record(environ: dict[str, Any], start: Any) -> None:
+        if environ["REQUEST_METHOD"] == "GET" and "/state/" in environ["PATH_INFO"]:
+            reads.append(environ["PATH_INFO"].rsplit("/state/default/", 1)[-1])
+
+    sandbox.app.hooks.append(record)
+    try:
+        rows = goman("resources", "list", "-o", "json").json()
+    finally:
+        sandbox.app.hooks.remove(record)
+    assert {r["status"] for r in rows} == {"ok"} and len(rows) >= 4
+    assert sorted(reads) == ["clusters/clusters.json", "config.json"]  # no state document
+
+    # The index falls behind: gone altogether (a crash, a bad restore). Every resource is
+    # then checked against its state document, and none is called orphaned.
+    s3.delete_object(Bucket="goman-123456789012", Key="state/default/clusters/clusters.json")
+    rows = goman("resources", "list", "-o", "json").json()
+    assert {r["status"] for r in rows} == {"ok"}
+    assert goman("resources", "cleanup", "--orphans", "--yes").exit_code == 0
+    assert {tag(i, "goman:cluster") for i in live_instances(ec2)} == {"kept"}
+    assert goman("cluster", "delete", "kept", "--yes").exit_code == 0
+    assert goman_tagged(ec2) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from datetime import timedelta
 from typing import Any
@@ -87,18 +88,39 @@ def test_a_finished_job_frees_the_cluster_even_if_its_release_was_lost(
     assert service.get_cluster(store, "stale").status.job_id == nxt.id
 
 
+def _job_created(store: StateStore, days_ago: float, **changes: Any) -> Job:
+    """A job queued `days_ago` days ago (its id carries that time, as goman's ids do)."""
+    created = utcnow() - timedelta(days=days_ago)
+    job = Job(
+        id=created.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3),
+        type="create",
+        cluster="gone",
+        cluster_id="0" * 24,
+        created_at=created,
+        **changes,
+    )
+    return queue.enqueue(store, job)
+
+
 def test_retention_prunes_only_old_finished_jobs(store: StateStore) -> None:
-    old = service.create_cluster(store, "old")
-    keep = service.create_cluster(store, "new")
     long_ago = utcnow() - timedelta(days=40)
-
-    def finish(j: Job | None) -> Job | None:
-        assert j is not None
-        return j.model_copy(update={"status": "succeeded", "finished_at": long_ago})
-
-    store.update(keys.job(old.id), Job, finish)
+    old = _job_created(store, 41, status="succeeded", finished_at=long_ago)
+    old_open = _job_created(store, 42)  # never finished: never pruned
+    recent = _job_created(store, 20, status="failed", finished_at=utcnow() - timedelta(days=19))
+    keep = service.create_cluster(store, "new")
     assert queue.prune_jobs(store, 30) == [old.id]
-    assert [j.id for j in queue.list_jobs(store)] == [keep.id]  # unfinished: never pruned
+    assert {j.id for j in queue.list_jobs(store)} == {old_open.id, recent.id, keep.id}
+    assert old.id not in queue.read_queue(store).jobs
+    assert {j.id for j in queue.recent_jobs(store)} == {old_open.id, recent.id, keep.id}
+
+
+def test_pruning_runs_once_a_day_per_profile(store: StateStore, fresh_store: Any) -> None:
+    first = _job_created(store, 41, status="succeeded", finished_at=utcnow() - timedelta(days=40))
+    assert queue.prune_if_due(store, 30) == [first.id]
+    second = _job_created(store, 41, status="succeeded", finished_at=utcnow() - timedelta(days=40))
+    # Another process within the day: the queue says a pass was made, so nothing is read.
+    assert queue.prune_if_due(fresh_store(), 30) == []
+    assert queue.get_job(store, second.id).status == "succeeded"
 
 
 def test_scale_refuses_a_cluster_that_is_not_running(store: StateStore) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -26,9 +27,32 @@ def request_body(environ: dict[str, Any]) -> bytes:
     return raw
 
 
+def _socket_ports(pid: int) -> set[int]:
+    """The local TCP ports of a process's sockets (Linux /proc)."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[len("socket:[") : -1])
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as fh:
+            for line in fh.readlines()[1:]:
+                fields = line.split()
+                if len(fields) > 9 and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 class Killer:
     """A sandbox hook: once the watched process reaches a point, SIGKILL it the moment it
-    sends its next request. Deterministic: the kill happens inside that request."""
+    sends its next request. Deterministic: the kill happens inside that request. Only the
+    watched process's own requests count (by their client port): a process killed before
+    may still have requests in flight, which the sandbox serves later."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
@@ -36,13 +60,26 @@ class Killer:
         self.armed = False
         self.run_instances = 0
         self.killed = threading.Event()
+        self._ports: set[int] = set()
 
     def watch(self, proc: subprocess.Popen[bytes], point: str) -> None:
         self.proc, self.point, self.armed, self.run_instances = proc, point, False, 0
+        self._ports = set()
         self.killed.clear()
+
+    def owns(self, environ: dict[str, Any]) -> bool:
+        """Whether the request comes from the watched process."""
+        if self.proc is None:
+            return False
+        port = int(environ.get("REMOTE_PORT") or 0)
+        if port not in self._ports:
+            self._ports = _socket_ports(self.proc.pid)
+        return port in self._ports
 
     def hook(self, environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
         if self.proc is None or self.killed.is_set() or environ.get(EMULATOR_HEADER):
+            return None
+        if not self.owns(environ):
             return None
         if self.armed:
             self.proc.kill()

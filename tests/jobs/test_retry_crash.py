@@ -30,6 +30,8 @@ class RetryPoints:
         k = self.killer
         if k.proc is None or k.killed.is_set() or k.armed or environ.get(EMULATOR_HEADER):
             return None
+        if not k.owns(environ):
+            return None
         method, path = environ.get("REQUEST_METHOD"), str(environ.get("PATH_INFO", ""))
         if k.point == "after-terminate" and method == "POST":
             k.armed = b"Action=TerminateInstances" in request_body(environ)

@@ -16,14 +16,21 @@ def jobs() -> None:
 
 
 @jobs.command("list")
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every job document kept (one request per job), not only the queue's.",
+)
 @output_option()
 @pass_app
-def list_(app: App, fmt: str) -> None:
-    """Every job of this profile, newest first (finished ones too, until pruned)."""
+def list_(app: App, every: bool, fmt: str) -> None:
+    """Jobs of this profile, newest first: unfinished ones and the last 100 finished."""
     from goman.clusters.views import job_row_view
-    from goman.jobs.queue import list_jobs
+    from goman.jobs.queue import list_jobs, recent_jobs
 
-    rows = [job_row_view(j) for j in list_jobs(app.store)]
+    jobs = list_jobs(app.store) if every else recent_jobs(app.store)
+    rows = [job_row_view(j) for j in jobs]
     if fmt == "table" and not rows:
         echo("No jobs.", err=True)
         return

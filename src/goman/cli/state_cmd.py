@@ -184,6 +184,10 @@ def migrate(app: App, source: Path, dry_run: bool, force: bool, yes: bool, fmt: 
         )
         apply(app.store, migration)
         done = True
+        if any(f.key.startswith("jobs/") and f.action != "conflict" for f in migration.uploads):
+            from goman.jobs.queue import rebuild as rebuild_queue
+
+            rebuild_queue(app.store)  # the uploaded jobs join queue.json
     _report_migration(migration.as_dict(dry_run=dry_run, done=done), fmt)
     conflicts = [f for f in migration.files if f.action == "conflict"]
     if conflicts:
@@ -209,22 +213,25 @@ def _report_migration(data: dict[str, Any], fmt: str) -> None:
 
 
 # -- reindex ------------------------------------------------------------------------------
-# `goman state reindex` belongs to the clusters layer: it rebuilds clusters/clusters.json from
-# the clusters/*.state.json files through goman.clusters.index.reindex(store), which returns
-# the names of the clusters it indexed.
+# `goman state reindex` belongs to the use-case layer: it rebuilds clusters/clusters.json from
+# the clusters/*.state.json files (goman.clusters.index.reindex, which returns the names it
+# indexed) and queue.json from the jobs/*.json files (goman.jobs.queue.rebuild).
 @state.command()
 @output_option()
 @pass_app
 def reindex(app: App, fmt: str) -> None:
-    """Rebuild clusters/clusters.json from the cluster state files."""
+    """Rebuild clusters/clusters.json and queue.json from the documents they summarise."""
     from goman.clusters.index import reindex as rebuild
+    from goman.jobs.queue import rebuild as rebuild_queue
 
     names = list(rebuild(app.store))
+    queued = rebuild_queue(app.store)
     emit(
-        {"clusters": names},
+        {"clusters": names, "queue": queued},
         fmt,
         text=lambda d: (
             f"Indexed {len(d['clusters'])} cluster(s)"
             + (f": {', '.join(d['clusters'])}." if d["clusters"] else ".")
+            + f" The queue lists {d['queue']} job(s)."
         ),
     )

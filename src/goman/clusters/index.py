@@ -1,16 +1,23 @@
 """`clusters/clusters.json`: one summary per cluster, kept in step with the state files.
 
-The state files are the truth; the index exists so `cluster list` costs one GET. Every
-change of a state document is followed by a CAS update of its row here. A row is only
-replaced by one taken from a newer revision of the state document, so a slow writer
-cannot put an older view back. A crash between the two writes leaves the row behind by
-one change until the next write, or until `goman state reindex` rebuilds it.
+The state files are the truth; the index exists so `cluster list` costs one GET. A change
+of a state document that changes its row (phase, nodes ready, endpoint, the job and its
+step, the resources it records, ...) is followed by a CAS update of that row; other
+changes leave the index alone. A row is only replaced by one taken from a newer revision
+of the state document, so a slow writer cannot put an older view back. A crash between the
+two writes leaves the row behind by one change until the next write, or until
+`goman state reindex` rebuilds it.
+
+A job's steps write the rows behind them (`IndexWriter`): the next step does not wait for
+the index, rows changed meanwhile are written together, and the job waits for the last
+one before it ends.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
+from goman.aws.parallel import each
 from goman.models.cluster import ClusterDoc, ClusterIndex, ClusterSummary
 from goman.state import keys
 from goman.state.store import StateStore
@@ -37,6 +44,20 @@ def cost_per_hour(doc: ClusterDoc) -> float | None:
     return round(total, 4)
 
 
+def recorded(doc: ClusterDoc) -> dict[str, str]:
+    """id -> type of the AWS resources the document says the cluster has."""
+    out = {
+        n.instance_id: "instance"
+        for n in doc.status.nodes
+        if n.instance_id and n.phase != "terminated"
+    }
+    if doc.status.security_group_id:
+        out[doc.status.security_group_id] = "security-group"
+    if doc.status.eip_allocation_id:
+        out[doc.status.eip_allocation_id] = "elastic-ip"
+    return out
+
+
 def summary_of(doc: ClusterDoc) -> ClusterSummary:
     return ClusterSummary(
         name=doc.name,
@@ -54,7 +75,15 @@ def summary_of(doc: ClusterDoc) -> ClusterSummary:
         job_id=doc.status.job_id,
         job_step=doc.status.job_step,
         revision=doc.revision,
+        resources=sorted(recorded(doc)),
     )
+
+
+def same_row(a: ClusterSummary | None, b: ClusterSummary | None) -> bool:
+    """Equal but for the revision they were taken from."""
+    if a is None or b is None:
+        return a is b
+    return a.model_copy(update={"revision": 0}) == b.model_copy(update={"revision": 0})
 
 
 def list_clusters(store: StateStore) -> list[ClusterSummary]:
@@ -67,16 +96,30 @@ def read_index(store: StateStore) -> ClusterIndex:
     return got.doc if got else ClusterIndex()
 
 
+def _put_rows(index: ClusterIndex, rows: list[ClusterSummary]) -> bool:
+    """Put rows newer than those present into the index; whether anything changed."""
+    merged = dict(index.clusters)
+    for row in rows:
+        old = merged.get(row.name)
+        if (
+            old is not None
+            and old.cluster_id == row.cluster_id
+            and (old.revision >= row.revision or same_row(old, row))
+        ):
+            continue  # older than what is there, or only its revision is newer
+        merged[row.name] = row
+    if merged == index.clusters:
+        return False
+    index.clusters = merged
+    return True
+
+
 def upsert(store: StateStore, doc: ClusterDoc) -> None:
     row = summary_of(doc)
 
     def change(index: ClusterIndex | None) -> ClusterIndex | None:
         index = index or ClusterIndex()
-        old = index.clusters.get(row.name)
-        if old is not None and old.cluster_id == row.cluster_id and old.revision >= row.revision:
-            return None
-        index.clusters = {**index.clusters, row.name: row}
-        return index
+        return index if _put_rows(index, [row]) else None
 
     store.update(keys.INDEX, ClusterIndex, change)
 
@@ -95,6 +138,55 @@ def remove(store: StateStore, name: str, cluster_id: str | None = None) -> None:
     store.update(keys.INDEX, ClusterIndex, change)
 
 
+class IndexWriter:
+    """Writes index rows behind the state-document writes of one process: `upsert`
+    returns at once, rows queued meanwhile go out in one CAS write, `flush` waits."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._rows: dict[str, ClusterSummary] = {}
+        self._cond = threading.Condition()
+        self._busy = False
+        self.error: Exception | None = None
+
+    def upsert(self, doc: ClusterDoc) -> None:
+        row = summary_of(doc)
+        with self._cond:
+            old = self._rows.get(row.name)
+            if old is None or old.cluster_id != row.cluster_id or old.revision < row.revision:
+                self._rows[row.name] = row
+            if self._busy:
+                return
+            self._busy = True
+        threading.Thread(target=self._run, name="index-writer", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                rows = list(self._rows.values())
+                self._rows.clear()
+                if not rows:
+                    self._busy = False
+                    self._cond.notify_all()
+                    return
+
+            def change(
+                index: ClusterIndex | None, rows: list[ClusterSummary] = rows
+            ) -> ClusterIndex | None:
+                index = index or ClusterIndex()
+                return index if _put_rows(index, rows) else None
+
+            try:
+                self.store.update(keys.INDEX, ClusterIndex, change)
+            except Exception as exc:  # the index lags; `goman state reindex` repairs it
+                self.error = exc
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every queued row is written (or failed: see `error`)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._busy, timeout=timeout)
+
+
 def reindex(store: StateStore) -> list[str]:
     """Rebuild the index from the state files; returns the names indexed."""
     rels = [o.key for o in store.ls(keys.CLUSTERS_DIR) if keys.is_cluster_state(o.key)]
@@ -103,8 +195,7 @@ def reindex(store: StateStore) -> list[str]:
         got = store.get(rel, ClusterDoc)
         return got.doc if got else None
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        docs = [d for d in pool.map(load, rels) if d is not None]
+    docs = [d for d in each(load, rels) if d is not None]
     rows = {d.name: summary_of(d) for d in docs}
 
     def change(index: ClusterIndex | None) -> ClusterIndex | None:

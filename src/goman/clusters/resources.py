@@ -1,4 +1,6 @@
-"""Every goman-tagged AWS resource of this profile, matched against the state documents.
+"""Every goman-tagged AWS resource of this profile, matched against the index rows (which
+list each cluster's recorded resources), and against the state documents where a row
+cannot vouch for a resource.
 
 status:
   ok        tagged with a cluster id whose state document records it (or, for volumes,
@@ -11,13 +13,14 @@ status:
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from goman.models.cluster import ClusterDoc
+from goman.aws.parallel import each
+from goman.clusters.index import recorded
+from goman.models.cluster import NAME_RE, ClusterDoc, ClusterIndex, ClusterSummary
+from goman.models.config import AppConfig
 from goman.state import keys
-from goman.state.config import load_config
 from goman.state.store import StateStore
 
 
@@ -37,63 +40,72 @@ class Resource:
         return {k: data[k] for k in ("type", "id", "region", "cluster", "profile", "status")}
 
 
-def _docs(store: StateStore) -> list[ClusterDoc]:
-    rels = [o.key for o in store.ls(keys.CLUSTERS_DIR) if keys.is_cluster_state(o.key)]
-
-    def load(rel: str) -> ClusterDoc | None:
-        got = store.get(rel, ClusterDoc)
-        return got.doc if got else None
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return [d for d in pool.map(load, rels) if d is not None]
-
-
-def _recorded(doc: ClusterDoc) -> dict[str, str]:
-    """id -> type of what the document says the cluster has."""
-    out = {
-        n.instance_id: "instance"
-        for n in doc.status.nodes
-        if n.instance_id and n.phase != "terminated"
-    }
-    if doc.status.security_group_id:
-        out[doc.status.security_group_id] = "security-group"
-    if doc.status.eip_allocation_id:
-        out[doc.status.eip_allocation_id] = "elastic-ip"
-    return out
+def _status(r: Any, doc: ClusterSummary | ClusterDoc | None) -> str | None:
+    """ok/orphaned for a tagged resource, from a state document or an index row that has
+    the cluster's id (None: the row cannot tell)."""
+    if doc is None:
+        return "orphaned"
+    if r.type == "volume":
+        return "ok"
+    if isinstance(doc, ClusterDoc):
+        ids: set[str] = set(recorded(doc))
+        busy = doc.status.job_id is not None
+    else:
+        if doc.resources is None:
+            return None  # a row from before rows listed resources
+        ids, busy = set(doc.resources), doc.job_id is not None
+    return "ok" if r.id in ids or busy else "orphaned"
 
 
 def list_resources(store: StateStore, regions: list[str] | None = None) -> list[Resource]:
+    """Matched against the index; what the index calls orphaned or missing is confirmed
+    with the clusters' state documents (the index may lag them), so cleanup never acts on
+    a row that was behind."""
     from goman.provision.ec2 import Ec2
 
     profile = store.ctx.profile
-    docs = _docs(store)
+    got_index, got_config = store.get_many([(keys.INDEX, ClusterIndex), (keys.CONFIG, AppConfig)])
+    rows = list(got_index.doc.clusters.values()) if got_index else []
     if regions is None:
-        regions = sorted({load_config(store).region, *(d.spec.region for d in docs)})
-    by_id = {d.cluster_id: d for d in docs}
+        region = got_config.doc.region if got_config else AppConfig().region
+        regions = sorted({region, *(r.region for r in rows)})
+    by_id = {r.cluster_id: r for r in rows}
 
     def scan(region: str) -> list[Any]:
         return list(Ec2(store.ctx, region).find_tagged(profile))
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        tagged = [r for found in pool.map(scan, regions) for r in found]
+    tagged = [r for found in each(scan, regions, limit=4) for r in found]
+    seen = {r.id for r in tagged}
+    unsure = [r for r in tagged if _status(r, by_id.get(r.cluster_id)) != "ok"]
+    gone = [
+        (row, rid)
+        for row in rows
+        if row.region in regions
+        for rid in (row.resources or [])
+        if rid not in seen
+    ]
+    # The truth for the few the index cannot vouch for: their state documents.
+    names = sorted(
+        {r.cluster for r in unsure if NAME_RE.match(r.cluster)}
+        | {row.name for row, _ in gone}
+        | {row.name for row in rows if row.resources is None}
+    )
+    docs = [
+        g.doc for g in store.get_many([(keys.cluster_state(n), ClusterDoc) for n in names]) if g
+    ]
+    truth = {d.cluster_id: d for d in docs}
     out: list[Resource] = []
-    seen: set[str] = set()
     for r in tagged:
-        seen.add(r.id)
-        doc = by_id.get(r.cluster_id)
-        if doc is None:
-            status = "orphaned"
-        elif r.type == "volume" or r.id in _recorded(doc):
-            status = "ok"
-        else:
-            status = "ok" if doc.status.job_id else "orphaned"
+        status = _status(r, by_id.get(r.cluster_id))
+        if status != "ok":
+            status = _status(r, truth.get(r.cluster_id)) or "orphaned"
         out.append(
             Resource(r.type, r.id, r.region, r.cluster, r.profile, status, r.cluster_id, r.state)
         )
-    for doc in docs:
+    for doc in truth.values():
         if doc.spec.region not in regions:
             continue
-        for rid, kind in _recorded(doc).items():
+        for rid, kind in recorded(doc).items():
             if rid not in seen:
                 out.append(
                     Resource(

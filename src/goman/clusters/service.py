@@ -2,8 +2,11 @@
 
 A mutating use case validates everything first, then writes the desired state and a job:
 the state document (by CAS, which is where "one mutating job per cluster" is enforced),
-the job document, then the index row. Running the job is the worker's business
-(`goman.jobs.worker`), in the foreground of the CLI, in the TUI or in `goman worker`.
+then the job (its queue entry, then its document) and, at the same time, the index row.
+The documents those writes replace are read together up front (one round trip), so each
+write goes out with If-Match on a version already in hand. Running the job is the
+worker's business (`goman.jobs.worker`), in the foreground of the CLI, in the TUI or in
+`goman worker`.
 """
 
 from __future__ import annotations
@@ -15,16 +18,34 @@ from typing import Any
 from pydantic import ValidationError
 
 from goman.aws.errors import AlreadyExistsError, ConflictError, NotFoundError, UsageError
+from goman.aws.parallel import both
 from goman.clusters import index
 from goman.clusters.index import list_clusters as list_clusters  # re-exported for the faces
 from goman.clusters.state import find_cluster, load_cluster, update_cluster, valid_name
 from goman.jobs import queue
 from goman.jobs.plan import new_job_id, steps_for
-from goman.models.cluster import ClusterDoc, ClusterSpec, ClusterStatus
-from goman.models.job import Job, JobType
+from goman.models.cluster import ClusterDoc, ClusterIndex, ClusterSpec, ClusterStatus
+from goman.models.config import AppConfig
+from goman.models.job import Job, JobQueue, JobType
 from goman.state import keys
-from goman.state.config import load_config
-from goman.state.store import StateStore
+from goman.state.store import StateStore, Versioned
+
+# Read up front by every mutating use case: what its writes replace, and the config the
+# worker that runs the job needs (its lease length).
+_SHARED: list[tuple[str, type[Any]]] = [
+    (keys.CONFIG, AppConfig),
+    (keys.QUEUE, JobQueue),
+    (keys.INDEX, ClusterIndex),
+]
+
+
+def _read_with_shared(store: StateStore, rel: str | None = None) -> Versioned[Any] | None:
+    """`rel` (if given) and the shared documents, read at once; returns `rel`'s."""
+    wanted = [(rel, ClusterDoc)] if rel else []
+    # Meanwhile the S3 client the writes need is made (the reads may not need it).
+    _, got = both(lambda: store.s3, lambda: store.get_many([*wanted, *_SHARED]))
+    return got[0] if rel else None
+
 
 KUBECONFIG = "kubeconfig.yaml"
 
@@ -73,7 +94,9 @@ def create_cluster(
     placement = PlacementCheck(store.ctx)
     if region:
         placement.expect(region, instance_type)
-    config = load_config(store)
+    _read_with_shared(store)
+    known = store.known(keys.CONFIG, AppConfig)
+    config = known.doc if known else AppConfig()
     spec = _spec(
         name=name,
         mode=mode or config.mode,
@@ -102,8 +125,10 @@ def create_cluster(
     params: dict[str, Any] = {}
     if ready_timeout is not None:
         params["ready_timeout"] = ready_timeout
-    job = queue.enqueue(store, _job(job_id, "create", created, by, params))
-    index.upsert(store, created)
+    job, _ = both(
+        lambda: queue.enqueue(store, _job(job_id, "create", created, by, params)),
+        lambda: index.upsert(store, created),
+    )
     everyone = open_to_everyone(spec.api_cidrs)
     if everyone and on_warning is not None:
         on_warning(open_api_warning(name, everyone))
@@ -157,8 +182,11 @@ def _start_job(
     retry: bool = False,
 ) -> Job | None:
     """Take the cluster's job slot by CAS and enqueue the job. None if the cluster is gone."""
-    for _ in range(5):
-        got = find_cluster(store, name)
+    for attempt in range(5):
+        if attempt == 0:
+            got = _read_with_shared(store, keys.cluster_state(valid_name(name)))
+        else:
+            got = find_cluster(store, name)
         if got is None:
             return None
         stale = _free_or_raise(store, got.doc)
@@ -174,14 +202,18 @@ def _start_job(
             doc.status.job_step = None
             return mutate(doc)
 
-        doc = update_cluster(store, name, change)
-        if doc is None:
-            return None
-        if lost:
-            continue  # someone took the slot between the check and the write: look again
-        return queue.enqueue(
-            store, _job(job_id, job_type, doc, store.ctx.caller_arn, params, retry=retry)
-        )
+        rows = index.IndexWriter(store)  # the row is written while the job is queued
+        try:
+            doc = update_cluster(store, name, change, rows=rows)
+            if doc is None:
+                return None
+            if lost:
+                continue  # someone took the slot between the check and the write: look again
+            return queue.enqueue(
+                store, _job(job_id, job_type, doc, store.ctx.caller_arn, params, retry=retry)
+            )
+        finally:
+            rows.flush()
     raise ConflictError(
         f"Cluster {name!r} keeps changing under this command.", "Try again in a moment."
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from goman.aws.errors import NotFoundError, UsageError
 from goman.clusters import index
 from goman.models.base import utcnow
-from goman.models.cluster import ClusterDoc, check_name
+from goman.models.cluster import ClusterDoc, ClusterSummary, check_name
 from goman.state import keys
 from goman.state.store import StateStore, Versioned
 
@@ -34,16 +34,24 @@ def load_cluster(store: StateStore, name: str) -> ClusterDoc:
 
 
 def update_cluster(
-    store: StateStore, name: str, change: Callable[[ClusterDoc], ClusterDoc | None]
+    store: StateStore,
+    name: str,
+    change: Callable[[ClusterDoc], ClusterDoc | None],
+    *,
+    rows: index.IndexWriter | None = None,
 ) -> ClusterDoc | None:
-    """CAS-update an existing state document (None if it is gone), then its index row.
+    """CAS-update an existing state document (None if it is gone), then its index row if
+    the change touched a field the row shows (through `rows`, written behind, if given).
 
-    `change` gets a fresh copy and may run more than once; returning None writes nothing.
+    `change` gets a copy of the current document and may run more than once; returning
+    None writes nothing.
     """
+    before: list[ClusterSummary] = []
 
     def apply(doc: ClusterDoc | None) -> ClusterDoc | None:
         if doc is None:
             return None
+        before[:] = [index.summary_of(doc)]
         new = change(doc)
         if new is not None:
             new.status.updated_at = utcnow()
@@ -52,5 +60,9 @@ def update_cluster(
     got = store.update(keys.cluster_state(name), ClusterDoc, apply)
     if got is None:
         return None
-    index.upsert(store, got.doc)
+    if before and not index.same_row(before[0], index.summary_of(got.doc)):
+        if rows is not None:
+            rows.upsert(got.doc)
+        else:
+            index.upsert(store, got.doc)
     return got.doc

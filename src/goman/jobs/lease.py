@@ -1,4 +1,5 @@
-"""Job leases: who runs a job now, until when. Every change is a CAS on the job document.
+"""Job leases: who runs a job now, until when. Every change is a CAS on the job document,
+made on the version the worker last wrote (If-Match on its ETag; a read only after a 412).
 
 A worker holds a job while `lease.owner` is its id. It renews the lease (heartbeat) well
 before `expires_at`; a lease that has expired may be taken over by any worker, and the
@@ -54,8 +55,16 @@ def live(job: Job, now: datetime | None = None) -> bool:
     return job.lease is not None and job.lease.expires_at > (now or utcnow())
 
 
-def claim(store: StateStore, job_id: str, owner: str, seconds: int) -> Job:
-    """Take the job (LeaseHeld if someone else holds a live lease). Finished: returned as is."""
+def claim(
+    store: StateStore,
+    job_id: str,
+    owner: str,
+    seconds: int,
+    *,
+    start: Callable[[Job], Job] | None = None,
+) -> Job:
+    """Take the job (LeaseHeld if someone else holds a live lease). Finished: returned as is.
+    `start` changes the job in the same write (the worker starts its first steps)."""
 
     def change(job: Job | None) -> Job | None:
         if job is None:
@@ -74,7 +83,7 @@ def claim(store: StateStore, job_id: str, owner: str, seconds: int) -> Job:
         job.status = "running"
         job.attempts += 1
         job.updated_at = now
-        return job
+        return start(job) if start is not None else job
 
     got = store.update(keys.job(job_id), Job, change)
     if got is None:
@@ -107,13 +116,18 @@ def heartbeat(store: StateStore, job_id: str, owner: str, seconds: int) -> Job:
     return held_update(store, job_id, owner, seconds, lambda job: job)
 
 
-def release(store: StateStore, job_id: str, owner: str) -> Job | None:
+def release(
+    store: StateStore, job_id: str, owner: str, record: Callable[[Job], Job] | None = None
+) -> Job | None:
     """Give an unfinished job back to the queue at once (e.g. on Ctrl-C): any worker may
-    take it without waiting for the lease to expire. A step that was running will rerun."""
+    take it without waiting for the lease to expire. A step that was running will rerun.
+    `record` changes the job in the same write (the worker records steps that ended)."""
 
     def change(job: Job | None) -> Job | None:
         if job is None or job.lease is None or job.lease.owner != owner:
             return None
+        if record is not None:
+            job = record(job)
         job.lease = None
         if not job.finished:
             job.status = "pending"

@@ -15,7 +15,8 @@ the state document right after each create. Failed never re-creates anything on 
 own: only `replace-failed`, in a retry the user asked for, removes the instances the retry
 command listed in the job's params, so that the launch steps start new ones.
 
-The steps themselves live in `goman.jobs.steps` (one module per operation, one table).
+The steps themselves live in `goman.jobs.steps` (one module per operation, one table
+that also says which steps each one waits for).
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class Reconciler(StepContext):
         return None
 
     def run_step(self, name: str, job: Job) -> str:
-        """Run one step with its bounded retries; returns a message for the job."""
-        self.job = job
+        """Run one step with its bounded retries; returns a message for the job. Steps of
+        one job may run at once (the worker keeps `self.job` current)."""
         step = STEPS[name]
         policy = step.policy
         if name == "wait-ready":

@@ -1,35 +1,51 @@
-"""The worker: claims a job by CAS, runs its steps one by one, records each, lets go.
+"""The worker: claims a job by CAS, runs its steps, records them, lets go.
 
 The same Worker runs in the foreground of `goman cluster create`, inside the TUI and
-headless in `goman worker`. While a step runs, a background thread renews the lease and
-watches the job document; a worker that finds its lease taken over stops before its next
-step, or within a second inside a long wait (as it does for a cancel request). A step is
-started only by a CAS write naming this worker as the lease owner, so two workers racing
-for one job never both start a step while the first one's lease is alive.
+headless in `goman worker`. While steps run, a background thread renews the lease and
+watches the job document; a worker that finds its lease taken over stops before it starts
+another step, or within a second inside a long wait (as it does for a cancel request).
+
+Steps start by a CAS write naming this worker as the lease owner, so two workers racing
+for one job never both start a step while the first one's lease is alive. A step starts
+as soon as the steps it needs are done (`goman.jobs.steps`): one write records the steps
+that just ended and starts the ones that became ready, and steps that do not wait for
+each other run at once. The claim itself starts the first ones. Every write uses the
+version of the job document this worker last wrote (If-Match on its ETag); only a 412
+(a cancel request, a takeover) costs a read.
 
 A worker given a `stop` event (the TUI, when it quits) hands its job back to the queue at
 the first safe point once the event is set: between steps, or inside a long wait. The job
-is not cancelled; the step that was running is run again by the next worker.
+is not cancelled; the steps that were running are run again by the next worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from goman.aws.errors import GomanError
+from goman.aws.parallel import spawn
 from goman.clusters.state import find_cluster, update_cluster
-from goman.jobs import lease, outcome, queue
+from goman.jobs import lease, outcome, queue, record
+from goman.jobs.heartbeat import Heartbeat, Writes
 from goman.jobs.lease import LeaseHeld, LeaseLost
 from goman.models.base import utcnow
 from goman.models.cluster import ClusterDoc
-from goman.models.job import Job
+from goman.models.config import AppConfig
+from goman.models.job import Job, QueueEntry
 from goman.state import keys
-from goman.state.config import load_config
 from goman.state.store import StateStore, Versioned
+
+if TYPE_CHECKING:
+    from goman.jobs.reconcile import Reconciler
 
 ProgressFn = Callable[[Job, ClusterDoc | None], None]
 
@@ -37,9 +53,20 @@ ProgressFn = Callable[[Job, ClusterDoc | None], None]
 # the retry is bounded across workers, not only within one.
 MAX_STEP_STARTS = 5
 FOLLOW_POLL_SECONDS = 1.0
-# How often a running job's document is read (a conditional GET: 304 while unchanged), so
-# a cancel request or a takeover reaches a long wait within about a second.
-WATCH_SECONDS = 1.0
+# How long steps still running get to stop (at their next wait, or when their call
+# returns) when the job ends early: a lost lease, a Ctrl-C.
+STEPS_STOP_SECONDS = 30.0
+
+
+@dataclass
+class _Outcome:
+    """What the steps that ran at once came to."""
+
+    # (step, message, when it ended), done: recorded with the next write
+    ended: list[record.Ended] = field(default_factory=list)
+    failed: tuple[str, str] | None = None  # (step, reason)
+    interrupted: bool = False
+    lost: bool = False
 
 
 class Worker:
@@ -55,14 +82,25 @@ class Worker:
         self.owner = owner or lease.new_owner_id()
         self.on_progress = on_progress
         self.stop = stop
-        self._lease_seconds: int | None = None
+        self._config: AppConfig | None = None
         self._job: Job | None = None
+        self._writes = Writes()  # this worker's writes of its job document
+        self._progress_lock = threading.Lock()
+        self._leased: dict[str, datetime] = {}  # job id -> when another worker's lease ends
+        self._beat: Heartbeat | None = None
+        self._halt = threading.Event()
+
+    @property
+    def config(self) -> AppConfig:
+        if self._config is None:
+            # The version this process read last will do (a command read it just now).
+            got = self.store.cached(keys.CONFIG, AppConfig)
+            self._config = got.doc if got else AppConfig()
+        return self._config
 
     @property
     def lease_seconds(self) -> int:
-        if self._lease_seconds is None:
-            self._lease_seconds = load_config(self.store).job_lease_seconds
-        return self._lease_seconds
+        return self.config.job_lease_seconds
 
     # -- the public face ------------------------------------------------------------
 
@@ -74,56 +112,174 @@ class Worker:
         """Run the job to its end and return it. If another worker holds it, follow that
         worker (follow=True) and take over if its lease expires, or raise LeaseHeld.
         Once the stop event is set, the job is returned as it is (handed back if held)."""
+        return self._run(job_id, follow=follow)[0]
+
+    def _run(self, job_id: str, *, follow: bool) -> tuple[Job, bool]:
+        """The job as it ended here, and whether this worker ran any of its steps."""
+        ran = False
         while True:
             if self.stopping:
-                return queue.get_job(self.store, job_id)
+                return queue.get_job(self.store, job_id), ran
             try:
-                job = lease.claim(self.store, job_id, self.owner, self.lease_seconds)
+                job, rec = self._claim(job_id)
             except LeaseHeld:
                 if not follow:
                     raise
                 job = self._follow(job_id)
                 if job.finished or self.stopping:
-                    return job
+                    return job, ran
                 continue
             if job.finished:
-                return job
+                return job, ran
+            ran = True
             try:
-                return self._drive(job)
+                return self._drive(job, rec), ran
             except LeaseLost:
                 if not follow:
-                    return queue.get_job(self.store, job_id)
+                    return queue.get_job(self.store, job_id), ran
 
     def run_once(self) -> int:
-        """Prune old jobs, then run every runnable job; returns how many were run."""
+        """Run every runnable job (pending, or running with an expired lease); returns how
+        many this worker ran. Reads `queue.json`, and the documents of open jobs only."""
+        from goman.aws.parallel import both
+
+        entries, config = both(lambda: queue.open_entries(self.store), lambda: self.config)
         with contextlib.suppress(GomanError):
-            queue.prune_jobs(self.store, load_config(self.store).job_retention_days)
+            queue.prune_if_due(self.store, config.job_retention_days)
         tried: set[str] = set()
-        while True:
-            todo = [j for j in queue.runnable_jobs(self.store) if j.id not in tried]
-            if not todo or self.stopping:
-                return len(tried)
-            for job in todo:
+        count = 0
+        while not self.stopping:
+            now = utcnow()
+            todo = [
+                e
+                for e in entries
+                if e.id not in tried and not (e.id in self._leased and self._leased[e.id] > now)
+            ]
+            if not todo:
+                return count
+            ran_one = False
+            for entry in self._spread(todo):
                 if self.stopping:
                     break
-                tried.add(job.id)
-                with contextlib.suppress(LeaseHeld, LeaseLost):
-                    self.run(job.id, follow=False)
+                tried.add(entry.id)
+                if self._try(entry):
+                    count += 1
+                    ran_one = True
+                    break  # new jobs may have been queued meanwhile: look again
+            if not ran_one:
+                return count
+            entries = queue.open_entries(self.store)
+        return count
 
     def run_forever(self, stop: threading.Event, poll: float = 2.0) -> None:
         while not stop.is_set():
             self.run_once()
             stop.wait(poll)
 
+    # -- finding work ---------------------------------------------------------------
+
+    def _spread(self, entries: list[QueueEntry]) -> list[QueueEntry]:
+        """Oldest first, but workers that look at once start at different jobs, so they
+        rarely reach for the same one (each reach for a taken job costs a read)."""
+        if len(entries) <= 1:
+            return entries
+        start = random.Random(self.owner).randrange(len(entries))
+        return entries[start:] + entries[:start]
+
+    def _try(self, entry: QueueEntry) -> bool:
+        """Run the entry's job if it is runnable; whether this worker ran it."""
+        job = queue.document_for(self.store, entry)
+        if job is None:
+            return False
+        if job.finished:
+            queue.record_finished(self.store, job)  # its worker stopped before saying so
+            return False
+        if not queue.runnable(job):
+            if job.lease is not None:
+                self._leased[job.id] = job.lease.expires_at
+            return False
+        try:
+            return self._run(job.id, follow=False)[1]
+        except (LeaseHeld, LeaseLost) as exc:
+            held = getattr(exc, "job", None)
+            if isinstance(held, Job) and held.lease is not None:
+                self._leased[held.id] = held.lease.expires_at
+            return False
+
     # -- internals ------------------------------------------------------------------
 
     def _progress(self, job: Job, doc: ClusterDoc | None) -> None:
         if self.on_progress is not None:
-            self.on_progress(job, doc)
+            with self._progress_lock:
+                self.on_progress(job, doc)
 
     def _cluster(self, job: Job) -> ClusterDoc | None:
         got = find_cluster(self.store, job.cluster)
         return got.doc if got else None
+
+    def _claim(self, job_id: str) -> tuple[Job, Reconciler | None]:
+        """Claim the job and start its first steps in the same write. Meanwhile, when the
+        job is known already, read the cluster's state document and start the look-ups
+        its steps will need, so they are done when the steps need them."""
+        from goman.aws.parallel import both
+        from goman.jobs.steps import ready
+
+        def start(job: Job) -> Job:
+            done = [s.name for s in job.steps if s.status in {"done", "skipped"}]
+            for name in ready(job, done):
+                record.start_step(job, name, self.owner)
+            return job
+
+        def claim() -> Job:
+            with self._writes.lock:
+                job = lease.claim(self.store, job_id, self.owner, self.lease_seconds, start=start)
+                self._writes.last = time.monotonic()
+                return job
+
+        self._halt = threading.Event()
+        known = self.store.known(keys.job(job_id), Job)
+        if known is not None and not known.doc.finished:
+            job, rec = both(claim, lambda: self._context(known.doc))
+            rec.job = job
+        else:
+            job = claim()
+            if job.finished:
+                return job, None
+            rec = self._context(job)
+        rec.prefetch([s.name for s in job.steps if s.status not in {"done", "skipped"}])
+        return job, rec
+
+    def _context(self, job: Job) -> Reconciler:
+        """The steps' context, with the cluster's state document as it is now. When this
+        process knows the document already (it just queued the job), the look-ups the
+        steps need start from that version while the current one is read and the job
+        claimed (a cluster's region and instance type never change); otherwise they start
+        once the claim succeeded."""
+        from goman.jobs.reconcile import Reconciler
+
+        todo = [s.name for s in job.steps if s.status not in {"done", "skipped"}]
+        known = self.store.known(keys.cluster_state(job.cluster), ClusterDoc)
+        rec = Reconciler(
+            self.store,
+            job,
+            doc=known.doc if known else None,
+            progress=lambda d: self._progress(self._job_now(), d),
+            should_stop=self._should_stop,
+        )
+        if known is not None:
+            rec.prefetch(todo)
+        rec.doc = self._cluster(job)
+        return rec
+
+    def _should_stop(self) -> bool:
+        """Whether a step's long wait should end: a cancel, a lost lease, the stop event,
+        or another step of the job failed."""
+        beat = self._beat
+        return (
+            self.stopping
+            or self._halt.is_set()
+            or (beat is not None and (beat.lost.is_set() or beat.cancel.is_set()))
+        )
 
     def _follow(self, job_id: str) -> Job:
         """Watch a job another worker runs until it finishes or its lease expires."""
@@ -144,68 +300,25 @@ class Worker:
 
     def _update(self, change: Callable[[Job], Job]) -> Job:
         assert self._job is not None
-        self._job = lease.held_update(
-            self.store, self._job.id, self.owner, self.lease_seconds, change
-        )
+        with self._writes.lock:
+            self._job = lease.held_update(
+                self.store, self._job.id, self.owner, self.lease_seconds, change
+            )
+            self._writes.last = time.monotonic()
         return self._job
 
-    def _drive(self, job: Job) -> Job:
-        from goman.jobs.reconcile import Interrupted, Reconciler, StepFailed
-
+    def _drive(self, job: Job, rec: Reconciler | None) -> Job:
+        assert rec is not None
         self._job = job
-        beat = _Heartbeat(self.store, job.id, self.owner, self.lease_seconds)
+        beat = Heartbeat(self.store, job.id, self.owner, self.lease_seconds, self._writes)
+        self._beat = beat
         beat.start()
-
-        def should_stop() -> bool:
-            return beat.lost.is_set() or beat.cancel.is_set() or self.stopping
-
+        halt = self._halt  # a step failed: the others stop at their next wait
         try:
-            rec = Reconciler(
-                self.store,
-                job,
-                progress=lambda doc: self._progress(self._job_now(), doc),
-                should_stop=should_stop,
-            )
             problem = rec.check()
             if problem is not None:
-                return self._finish_failed(None, problem, touch_cluster=False)
-            for name in [s.name for s in job.steps if s.status not in {"done", "skipped"}]:
-                if beat.lost.is_set():
-                    raise LeaseLost(job.id, None)
-                if self.stopping:
-                    return self._hand_back(rec.doc)
-                job = self._update(functools.partial(_start_step, name=name, owner=self.owner))
-                if job.cancel_requested:
-                    return self._finish_cancelled(name)
-                step = next(s for s in job.steps if s.name == name)
-                if step.attempts > MAX_STEP_STARTS:
-                    return self._finish_failed(
-                        name, f"step {name} was started {step.attempts - 1} times without finishing"
-                    )
-                self._progress(job, rec.doc)
-                try:
-                    message = rec.run_step(name, job)
-                except LeaseLost:
-                    raise
-                except Interrupted:
-                    if beat.lost.is_set():
-                        raise LeaseLost(job.id, None) from None
-                    if self.stopping and not beat.cancel.is_set():
-                        return self._hand_back(rec.doc)
-                    return self._finish_cancelled(name)
-                except StepFailed as exc:
-                    return self._finish_failed(name, exc.reason)
-                except GomanError as exc:
-                    return self._finish_failed(name, exc.message)
-                except Exception as exc:
-                    return self._finish_failed(name, f"{type(exc).__name__}: {exc}")
-                job = self._update(
-                    functools.partial(_end_step, name=name, status="done", message=message)
-                )
-                self._progress(job, rec.doc)
-            job = self._update(_succeeded)
-            self._progress(job, rec.doc)
-            return job
+                return self._finish_failed(None, problem, [], touch_cluster=False)
+            return self._steps(rec, job, beat, halt)
         except KeyboardInterrupt:
             # Give the job back at once so the next worker need not wait for the lease.
             with contextlib.suppress(Exception):
@@ -213,25 +326,147 @@ class Worker:
             raise
         finally:
             beat.stop()
+            rec.close()
             self._job = None
+            self._beat = None
+
+    def _steps(self, rec: Reconciler, job: Job, beat: Heartbeat, halt: threading.Event) -> Job:
+        from goman.jobs.steps import ready
+
+        done = {s.name for s in job.steps if s.status in {"done", "skipped"}}
+        started = [s.name for s in job.steps if s.status == "running"]
+        running: dict[Future[str], str] = {}
+        result = _Outcome()
+        try:
+            while True:
+                if job.cancel_requested:
+                    return self._stop_all(rec, running, result, halt, cancel=True)
+                too_often = next(
+                    (s for s in job.steps if s.name in started and s.attempts > MAX_STEP_STARTS),
+                    None,
+                )
+                if too_often is not None:
+                    reason = (
+                        f"step {too_often.name} was started {too_often.attempts - 1} times "
+                        "without finishing"
+                    )
+                    result.failed = result.failed or (too_often.name, reason)
+                    return self._stop_all(rec, running, result, halt)
+                for name in started:
+                    run = functools.partial(rec.run_step, name, job)
+                    running[spawn(run, name=f"step-{name}")] = name
+                self._progress(job, rec.doc)
+                if not running:
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    _collect(future, running.pop(future), result, done)
+                if result.failed or result.interrupted or result.lost or beat.lost.is_set():
+                    return self._stop_all(rec, running, result, halt)
+                if self.stopping:
+                    return self._stop_all(rec, running, result, halt)
+                started = ready(job, done, running.values())
+                if not started and not running:
+                    break  # the last step ended: recorded with the job's end
+                # Steps that ended are recorded with the next start (or the job's end): a
+                # write of their own would hold up the start that follows it.
+                if started:
+                    job = self._update(
+                        functools.partial(
+                            record.boundary, ended=result.ended, start=started, owner=self.owner
+                        )
+                    )
+                    rec.job = job
+                    result.ended = []
+            ended = result.ended
+
+            def succeed(j: Job) -> Job:
+                return record.succeeded(record.boundary(j, ended=ended, start=[], owner=self.owner))
+
+            job = self._update(succeed)
+            rec.job = job
+            self._progress(job, rec.doc)
+            self._finished(job)
+            return job
+        finally:
+            halt.set()  # whatever ended this (a lost lease too), no step goes on
+            wait(list(running), timeout=STEPS_STOP_SECONDS)
+
+    def _stop_all(
+        self,
+        rec: Reconciler,
+        running: dict[Future[str], str],
+        result: _Outcome,
+        halt: threading.Event,
+        *,
+        cancel: bool = False,
+    ) -> Job:
+        """Let the steps still running end (they stop at their next wait), then record
+        how the job ends: failed, lost, cancelled or handed back."""
+        halt.set()
+        if running:
+            wait(list(running))
+            for future, name in list(running.items()):
+                _collect(future, name, result, set())
+            running.clear()
+        job = self._job_now()
+        lost = result.lost or (self._beat_lost())
+        if lost:
+            raise LeaseLost(job.id, None)
+        if result.failed is not None:
+            step, reason = result.failed
+            return self._finish_failed(step, reason, result.ended)
+        if cancel or self._cancel_seen() or (result.interrupted and not self.stopping):
+            return self._finish_cancelled(result.ended)
+        return self._hand_back(rec.doc, result.ended)
+
+    def _beat_lost(self) -> bool:
+        return self._beat is not None and self._beat.lost.is_set()
+
+    def _cancel_seen(self) -> bool:
+        return self._beat is not None and self._beat.cancel.is_set()
 
     def _job_now(self) -> Job:
         assert self._job is not None
         return self._job
 
-    def _hand_back(self, doc: ClusterDoc | None) -> Job:
+    def _finished(self, job: Job) -> None:
+        """The queue learns that the job ended (after its document says so)."""
+        with contextlib.suppress(GomanError):
+            queue.record_finished(self.store, job)
+
+    def _hand_back(self, doc: ClusterDoc | None, ended: list[record.Ended]) -> Job:
         """Give the job back to the queue, not cancelled: any worker may resume it at once."""
         job = self._job_now()
         # If this write fails, the job is free anyway once its lease runs out.
-        with contextlib.suppress(GomanError):
-            job = lease.release(self.store, job.id, self.owner) or job
+        with contextlib.suppress(GomanError), self._writes.lock:
+            job = (
+                lease.release(
+                    self.store,
+                    job.id,
+                    self.owner,
+                    functools.partial(record.boundary, ended=ended, start=[], owner=self.owner),
+                )
+                or job
+            )
         self._progress(job, doc)
         return job
 
-    def _finish_failed(self, step: str | None, reason: str, *, touch_cluster: bool = True) -> Job:
+    def _finish_failed(
+        self,
+        step: str | None,
+        reason: str,
+        ended: list[record.Ended],
+        *,
+        touch_cluster: bool = True,
+    ) -> Job:
         def change(j: Job) -> Job:
+            j = record.boundary(j, ended=ended, start=[], owner=self.owner)
+            for s in j.steps:
+                if s.status == "running" and s.name != step:
+                    s.status = "pending"  # stopped because another step failed: not run
             if step is not None:
-                j = _end_step(j, step, "failed", reason)
+                j = record.end_step(j, step, "failed", reason)
             j.status = "failed"
             j.error = reason
             j.finished_at = utcnow()
@@ -243,16 +478,18 @@ class Worker:
         if touch_cluster:
 
             def on_cluster(d: ClusterDoc) -> ClusterDoc | None:
-                return outcome.failed(d, job, reason) if _holds(d, job) else None
+                return outcome.failed(d, job, reason) if record.holds(d, job) else None
 
             doc = update_cluster(self.store, job.cluster, on_cluster)
+        self._finished(job)
         self._progress(job, doc)
         return job
 
-    def _finish_cancelled(self, step: str) -> Job:
+    def _finish_cancelled(self, ended: list[record.Ended]) -> Job:
         def change(j: Job) -> Job:
+            j = record.boundary(j, ended=ended, start=[], owner=self.owner)
             for s in j.steps:
-                if s.name == step:
+                if s.status == "running":
                     s.status = "pending"
             j.status = "cancelled"
             j.finished_at = utcnow()
@@ -265,88 +502,31 @@ class Worker:
             self.store,
             job.cluster,
             lambda d: (
-                outcome.cancelled(d, job, done[-1] if done else None) if _holds(d, job) else None
+                outcome.cancelled(d, job, done[-1] if done else None)
+                if record.holds(d, job)
+                else None
             ),
         )
+        self._finished(job)
         self._progress(job, doc)
         return job
 
 
-def _holds(doc: ClusterDoc, job: Job) -> bool:
-    return doc.status.job_id == job.id and doc.cluster_id == job.cluster_id
+def _collect(future: Future[str], name: str, result: _Outcome, done: set[str]) -> None:
+    from goman.jobs.reconcile import Interrupted, StepFailed
 
-
-def _start_step(job: Job, name: str, owner: str) -> Job:
-    now = utcnow()
-    for step in job.steps:
-        if step.name == name:
-            step.status = "running"
-            step.started_at = now
-            step.ended_at = None
-            step.attempts += 1
-            step.owner = owner
-            step.message = ""
-    return job
-
-
-def _end_step(job: Job, name: str, status: str, message: str) -> Job:
-    for step in job.steps:
-        if step.name == name:
-            step.status = status  # type: ignore[assignment]
-            step.ended_at = utcnow()
-            step.message = message
-    return job
-
-
-def _succeeded(job: Job) -> Job:
-    job.status = "succeeded"
-    job.finished_at = utcnow()
-    job.error = None
-    job.lease = None
-    return job
-
-
-class _Heartbeat:
-    """Renews the lease every third of its length while the worker runs a job, and reads
-    the job document every WATCH_SECONDS to learn of a cancel request or a takeover."""
-
-    def __init__(self, store: StateStore, job_id: str, owner: str, seconds: int) -> None:
-        self.store, self.job_id, self.owner, self.seconds = store, job_id, owner, seconds
-        self.lost = threading.Event()
-        self.cancel = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"lease-{job_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        every = max(1.0, self.seconds / 3)
-        next_beat = time.monotonic() + every
-        etag: str | None = None
-        while not self._stop.wait(min(WATCH_SECONDS, every)):
-            try:
-                if time.monotonic() >= next_beat:
-                    job = lease.heartbeat(self.store, self.job_id, self.owner, self.seconds)
-                    next_beat = time.monotonic() + every
-                else:
-                    got = self.store.get_if_changed(keys.job(self.job_id), Job, etag)
-                    if not isinstance(got, Versioned):
-                        continue  # unchanged (or gone, which the next write reports)
-                    job, etag = got.doc, got.etag
-                    if not job.finished and (job.lease is None or job.lease.owner != self.owner):
-                        self.lost.set()
-                        return
-            except LeaseLost:
-                self.lost.set()
-                return
-            except Exception:
-                continue  # a missed beat is fine: the next one comes well before expiry
-            if job.cancel_requested:
-                self.cancel.set()
-            if job.finished:
-                return
+    try:
+        message = future.result()
+    except LeaseLost:
+        result.lost = True
+    except Interrupted:
+        result.interrupted = True
+    except StepFailed as exc:
+        result.failed = result.failed or (name, exc.reason)
+    except GomanError as exc:
+        result.failed = result.failed or (name, exc.message)
+    except Exception as exc:
+        result.failed = result.failed or (name, f"{type(exc).__name__}: {exc}")
+    else:
+        result.ended.append((name, message, utcnow()))
+        done.add(name)

@@ -140,6 +140,10 @@ class ClusterSummary(Part):
     job_id: str | None = None
     job_step: str | None = None
     revision: int = 0  # revision of the state document this row was taken from
+    # The AWS resource ids the state document records (live instances, security group,
+    # Elastic IP allocation), so `resources list` can match EC2 against the index alone.
+    # None: a row written before rows carried them (`goman state reindex` fills it in).
+    resources: list[str] | None = None
 
 
 class ClusterIndex(Document):

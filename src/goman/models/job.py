@@ -78,3 +78,33 @@ class Job(Document):
             if step.status == "pending":
                 return step
         return None
+
+
+class QueueEntry(Part):
+    """One job in `queue.json`: enough to find runnable work and list recent jobs without
+    reading job documents. While the job is open it also carries what a worker needs to
+    write the job document, should the command that queued it stop before it did."""
+
+    id: str
+    type: JobType
+    cluster: str
+    cluster_id: str
+    status: JobStatus = "pending"  # pending until it finished: a claim does not write here
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = ""
+    finished_at: datetime | None = None
+    attempts: int = 0
+    error: str | None = None
+    params: dict[str, Any] | None = None
+    steps: list[str] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {"succeeded", "failed", "cancelled"}
+
+
+class JobQueue(Document):
+    """`queue.json`: every unfinished job and the most recently finished ones."""
+
+    jobs: dict[str, QueueEntry] = Field(default_factory=dict)
+    pruned_at: datetime | None = None  # when a worker last pruned old job documents

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from goman.aws.errors import GomanError, error_code, map_error
+from goman.aws.parallel import together
 from goman.aws.session import AwsContext
 from goman.provision.tags import (
     TAG_CLUSTER,
@@ -271,36 +272,40 @@ class Ec2:
         return self._root_devices[ami_id]
 
     def default_subnets(self) -> list[Subnet]:
-        """The default VPC's default-for-AZ subnets, sorted by availability zone."""
-        vpcs = self._call(
-            "find the default VPC",
-            lambda: self.client.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}]),
-        ).get("Vpcs", [])
-        if not vpcs:
-            raise GomanError(
-                f"Region {self.region} has no default VPC, which goman launches nodes into.",
-                f"Create one with `aws ec2 create-default-vpc --region {self.region}`, "
-                "or pick another region with --region.",
-            )
-        vpc_id = str(vpcs[0]["VpcId"])
+        """The default VPC's default-for-AZ subnets, sorted by availability zone.
+
+        Only the default VPC has default-for-AZ subnets, so one look-up finds both; the
+        VPC is looked up on its own only to say what is missing."""
         subnets = self._call(
             "list the default subnets",
             lambda: self.client.describe_subnets(
-                Filters=[
-                    {"Name": "vpc-id", "Values": [vpc_id]},
-                    {"Name": "default-for-az", "Values": ["true"]},
-                ]
+                Filters=[{"Name": "default-for-az", "Values": ["true"]}]
             ),
         ).get("Subnets", [])
         if not subnets:
+            vpcs = self._call(
+                "find the default VPC",
+                lambda: self.client.describe_vpcs(
+                    Filters=[{"Name": "isDefault", "Values": ["true"]}]
+                ),
+            ).get("Vpcs", [])
+            if not vpcs:
+                raise GomanError(
+                    f"Region {self.region} has no default VPC, which goman launches nodes into.",
+                    f"Create one with `aws ec2 create-default-vpc --region {self.region}`, "
+                    "or pick another region with --region.",
+                )
+            vpc_id = str(vpcs[0]["VpcId"])
             raise GomanError(
                 f"The default VPC {vpc_id} in {self.region} has no default subnets.",
                 f"Create them with `aws ec2 create-default-subnet --availability-zone <az> "
                 f"--region {self.region}`.",
             )
+        vpc_id = str(subnets[0]["VpcId"])
         found = [
             Subnet(id=str(s["SubnetId"]), az=str(s["AvailabilityZone"]), vpc_id=vpc_id)
             for s in subnets
+            if str(s.get("VpcId")) == vpc_id
         ]
         return sorted(found, key=lambda s: (s.az, s.id))
 
@@ -321,9 +326,11 @@ class Ec2:
         profile: str,
         vpc_id: str,
         api_cidrs: list[str],
+        found: Callable[[str], object] | None = None,
     ) -> str:
         """The cluster's security group, created if missing, with exactly goman's rules:
-        all traffic from the group itself, tcp/6443 from each API CIDR, nothing else."""
+        all traffic from the group itself, tcp/6443 from each API CIDR, nothing else.
+        `found(group_id)` runs while the rules are put in place (to record the id)."""
         group = self._find_group(
             [
                 {"Name": f"tag:{TAG_CLUSTER_ID}", "Values": [cluster_id]},
@@ -361,7 +368,12 @@ class Ec2:
         else:
             group_id = str(group["GroupId"])
         current = group.get("IpPermissions", []) if group is not None else []
-        self._sync_rules(group_id, current, api_cidrs)
+        if found is None:
+            self._sync_rules(group_id, current, api_cidrs)
+        else:
+            together(
+                lambda: found(group_id), lambda: self._sync_rules(group_id, current, api_cidrs)
+            )
         return group_id
 
     def _sync_rules(
@@ -623,8 +635,11 @@ class Ec2:
         )
         return str(resp["AllocationId"]), str(resp["PublicIp"])
 
-    def associate_eip(self, allocation_id: str, instance_id: str, *, timeout: float = 120) -> None:
-        """Point the address at the instance (no-op when it already is).
+    def associate_eip(
+        self, allocation_id: str, instance_id: str, *, timeout: float = 120, look: bool = True
+    ) -> None:
+        """Point the address at the instance (no-op when it already is). With look=False
+        it is not looked up first: associating again is harmless (AllowReassociation).
 
         A just-launched instance may still be `pending`, which EC2 refuses: retried
         until `timeout`."""
@@ -641,7 +656,7 @@ class Ec2:
                 raise self._fail(exc, f"look up Elastic IP {allocation_id}") from exc
             return dict(found["Addresses"][0]) if found.get("Addresses") else {}
 
-        if current().get("InstanceId") == instance_id:
+        if look and current().get("InstanceId") == instance_id:
             return
         self._call_settling(
             f"attach Elastic IP {allocation_id} to {instance_id}",
@@ -692,50 +707,65 @@ class Ec2:
         filters: list[dict[str, Any]] = [{"Name": "tag-key", "Values": [TAG_CLUSTER_ID]}]
         if profile is not None:
             filters.append({"Name": f"tag:{TAG_PROFILE}", "Values": [profile]})
-        out: list[TaggedResource] = []
 
-        def add(kind: str, rid: str, tags: list[dict[str, str]] | None, state: str) -> None:
+        def item(
+            kind: str, rid: str, tags: list[dict[str, str]] | None, state: str
+        ) -> TaggedResource:
             t = tag_dict(tags)
-            out.append(
-                TaggedResource(
-                    type=kind,
-                    id=rid,
-                    region=self.region,
-                    cluster=t.get(TAG_CLUSTER, ""),
-                    cluster_id=t.get(TAG_CLUSTER_ID, ""),
-                    profile=t.get(TAG_PROFILE, ""),
-                    state=state,
-                )
+            return TaggedResource(
+                type=kind,
+                id=rid,
+                region=self.region,
+                cluster=t.get(TAG_CLUSTER, ""),
+                cluster_id=t.get(TAG_CLUSTER_ID, ""),
+                profile=t.get(TAG_PROFILE, ""),
+                state=state,
             )
 
-        inst_filters = [*filters, {"Name": "instance-state-name", "Values": LIVE_STATES}]
-        for page in self._pages(
-            "describe_instances", "list goman's instances", Filters=inst_filters
-        ):
-            for res in page.get("Reservations", []):
-                for inst in res.get("Instances", []):
-                    add(
-                        "instance",
-                        inst["InstanceId"],
-                        inst.get("Tags"),
-                        inst.get("State", {}).get("Name", ""),
-                    )
-        for page in self._pages(
-            "describe_security_groups", "list goman's security groups", Filters=filters
-        ):
-            for group in page.get("SecurityGroups", []):
-                add("security-group", group["GroupId"], group.get("Tags"), "exists")
-        for address in self._addresses(Filters=filters):
-            add(
-                "elastic-ip",
-                address["AllocationId"],
-                address.get("Tags"),
-                "associated" if address.get("AssociationId") else "unassociated",
+        def instances() -> list[TaggedResource]:
+            inst_filters = [*filters, {"Name": "instance-state-name", "Values": LIVE_STATES}]
+            pages = self._pages(
+                "describe_instances", "list goman's instances", Filters=inst_filters
             )
-        for page in self._pages("describe_volumes", "list goman's volumes", Filters=filters):
-            for volume in page.get("Volumes", []):
-                add("volume", volume["VolumeId"], volume.get("Tags"), volume.get("State", ""))
-        return out
+            return [
+                item("instance", i["InstanceId"], i.get("Tags"), i.get("State", {}).get("Name", ""))
+                for page in pages
+                for res in page.get("Reservations", [])
+                for i in res.get("Instances", [])
+            ]
+
+        def groups() -> list[TaggedResource]:
+            pages = self._pages(
+                "describe_security_groups", "list goman's security groups", Filters=filters
+            )
+            return [
+                item("security-group", g["GroupId"], g.get("Tags"), "exists")
+                for page in pages
+                for g in page.get("SecurityGroups", [])
+            ]
+
+        def addresses() -> list[TaggedResource]:
+            return [
+                item(
+                    "elastic-ip",
+                    a["AllocationId"],
+                    a.get("Tags"),
+                    "associated" if a.get("AssociationId") else "unassociated",
+                )
+                for a in self._addresses(Filters=filters)
+            ]
+
+        def volumes() -> list[TaggedResource]:
+            pages = self._pages("describe_volumes", "list goman's volumes", Filters=filters)
+            return [
+                item("volume", v["VolumeId"], v.get("Tags"), v.get("State", ""))
+                for page in pages
+                for v in page.get("Volumes", [])
+            ]
+
+        # Four independent look-ups: sent at once, one round trip.
+        found = together(instances, groups, addresses, volumes)
+        return [r for part in found for r in part]
 
 
 # -- security group rules as comparable tuples ----------------------------------------------

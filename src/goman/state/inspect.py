@@ -12,6 +12,7 @@ from typing import Any
 from goman.aws.checks import Check
 from goman.aws.constants import STATE_REGION
 from goman.aws.errors import CorruptDocumentError, GomanError, error_code, http_status, map_error
+from goman.aws.parallel import both
 from goman.models.config import AppConfig
 from goman.state import keys
 from goman.state.bucket import (
@@ -24,34 +25,31 @@ from goman.state.bucket import (
 )
 from goman.state.probe import endpoint_identity
 from goman.state.probe_record import probe_and_record, read_verdict
-from goman.state.store import ObjectInfo, StateStore
+from goman.state.store import StateStore
 
 _DENIED = {"AccessDenied", "403", "AccessDeniedException", "Forbidden"}
 
 
-def count_documents(objects: list[ObjectInfo]) -> dict[str, int]:
-    return {
-        "clusters": sum(1 for o in objects if keys.is_cluster_state(o.key)),
-        "jobs": sum(
-            1
-            for o in objects
-            if o.key.startswith(keys.JOBS_DIR) and o.key.endswith(".json") and o.key.count("/") == 1
-        ),
-    }
-
-
 def status_report(store: StateStore) -> dict[str, Any]:
-    """The `goman status` document (a stable JSON contract, see docs/state.md)."""
+    """The `goman status` document (a stable JSON contract, see docs/state.md).
+
+    Counts come from the index and the queue, not from listing the folder: a profile with
+    thousands of jobs costs the same few requests as an empty one."""
+    from goman.models.cluster import ClusterIndex
+    from goman.models.job import JobQueue
+
     ctx = store.ctx
     report = ensure_bucket(ctx)
     hardening = report.hardening if report.created else read_hardening(ctx)
-    objects = store.ls()
+    (config, index, queue), (verdict, problem) = both(
+        lambda: store.get_many(
+            [(keys.CONFIG, AppConfig), (keys.INDEX, ClusterIndex), (keys.QUEUE, JobQueue)]
+        ),
+        lambda: read_verdict(store),
+    )
     warnings = list(report.warnings)
-    verdict: str = "unknown"
-    if any(o.key == keys.PROBE_RECORD for o in objects):  # no record: no request
-        verdict, problem = read_verdict(store)
-        if problem:
-            warnings.append(problem)
+    if problem:
+        warnings.append(problem)
     return {
         "account": ctx.account_id,
         "identity": ctx.caller_arn,
@@ -62,9 +60,12 @@ def status_report(store: StateStore) -> dict[str, Any]:
         "bucket_created": report.created,
         "versioning": report.versioning,
         "hardening": hardening.as_dict(),
-        "config": any(o.key == keys.CONFIG for o in objects),
-        "counts": count_documents(objects),
-        "objects": len(objects),
+        "config": config is not None,
+        "counts": {
+            "clusters": len(index.doc.clusters) if index else 0,
+            "jobs": len(queue.doc.jobs) if queue else 0,
+        },
+        "objects": None,  # counting them means listing the whole folder: `goman state ls`
         "s3_endpoint": endpoint_identity(ctx),
         "conditional_writes": verdict,
         "warnings": warnings,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 CONFIG = "config.json"
 INDEX = "clusters/clusters.json"
+# Beside jobs/, not in it: jobs/ holds only job documents, named by job id.
+QUEUE = "queue.json"
 JOBS_DIR = "jobs/"
 CLUSTERS_DIR = "clusters/"
 # The conditional-write probe: its record, and the scratch keys it writes and removes.

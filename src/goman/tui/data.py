@@ -124,13 +124,16 @@ def history(store: StateStore, name: str) -> list[VersionInfo]:
 
 def diff_versions(store: StateStore, name: str, old: VersionInfo, new: VersionInfo) -> list[str]:
     """A unified diff of two versions of a cluster's state document (old → new)."""
+    from goman.state.versions import pretty
+
     rel = keys.cluster_state(name)
     before = b"" if old.is_delete_marker else store.get_bytes(rel, old.version_id)[0]
     after = b"" if new.is_delete_marker else store.get_bytes(rel, new.version_id)[0]
+    # Documents are stored compact: re-indented, a diff shows the fields that changed.
     return list(
         difflib.unified_diff(
-            before.decode(errors="replace").splitlines(),
-            after.decode(errors="replace").splitlines(),
+            pretty(before).splitlines() if before else [],
+            pretty(after).splitlines() if after else [],
             fromfile=f"{rel}@{old.version_id}",
             tofile=f"{rel}@{new.version_id}",
             lineterm="",

@@ -8,8 +8,10 @@ ids recorded in the state document) and gives the same result.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,9 +78,29 @@ def report_key(cluster: str, node: str) -> str:
     return keys.cluster_artefact(cluster, f"{NODES_DIR}{node}.json")
 
 
+class _Unread:
+    """StepContext(doc=UNREAD): read the state document when the context is made."""
+
+
+UNREAD = _Unread()
+
+
+class _Change:
+    """One state-document change waiting to be written (see StepContext.write)."""
+
+    def __init__(self, change: Callable[[ClusterDoc], ClusterDoc | None], owned: bool) -> None:
+        self.change = change
+        self.owned = owned
+        self.done = False
+        self.doc: ClusterDoc | None = None
+        self.error: BaseException | None = None
+
+
 class StepContext:
     """One job against one cluster: the state document as last seen, EC2, and waits that
-    notice a cancel request or a lost lease."""
+    notice a cancel request or a lost lease. Steps of one job may run at once on one
+    context: their state-document changes are written one write at a time, and changes
+    that arrive while a write is under way go out together in the next one."""
 
     poll_start = 0.25
     poll_max = 2.0
@@ -88,16 +110,27 @@ class StepContext:
         store: StateStore,
         job: Job,
         *,
+        doc: ClusterDoc | _Unread | None = UNREAD,
         progress: Callable[[ClusterDoc | None], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
+        from goman.clusters.index import IndexWriter
+
         self.store = store
         self.job = job
         self.progress = progress or (lambda doc: None)
         self.should_stop = should_stop or (lambda: False)
-        got = find_cluster(store, job.cluster)
-        self.doc: ClusterDoc | None = got.doc if got else None
+        if isinstance(doc, _Unread):
+            got = find_cluster(store, job.cluster)
+            doc = got.doc if got else None
+        self.doc: ClusterDoc | None = doc
+        self.rows = IndexWriter(store)
         self._ec2: Any = None
+        self._cond = threading.Condition()
+        self._waiting: list[_Change] = []
+        self._writing = False
+        self._lookups: dict[str, Future[Any]] = {}
+        self._lookups_lock = threading.Lock()
 
     def sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -105,6 +138,10 @@ class StepContext:
             if self.should_stop():
                 raise Interrupted()
             time.sleep(min(0.25, max(0.0, end - time.monotonic())))
+
+    def close(self) -> None:
+        """Wait for the index rows written behind (the index may lag if that failed)."""
+        self.rows.flush()
 
     # -- the cluster document -------------------------------------------------------
 
@@ -115,22 +152,74 @@ class StepContext:
 
     def save(self, change: Callable[[ClusterDoc], None]) -> ClusterDoc:
         """Change the state document (only while it still names this job), then report."""
+
+        def apply(doc: ClusterDoc) -> ClusterDoc:
+            change(doc)
+            return doc
+
+        new = self.write(apply)
+        if new is None:
+            raise StepFailed(f"the state document of cluster {self.job.cluster} is gone")
+        return new
+
+    def write(
+        self, change: Callable[[ClusterDoc], ClusterDoc | None], *, owned: bool = True
+    ) -> ClusterDoc | None:
+        """Apply `change` (None: no change) in the next write of the state document; with
+        `owned`, only while the document still names this job. Returns the document as
+        written (None if it is gone)."""
+        mine = _Change(change, owned)
+        batch: list[_Change] | None = None
+        with self._cond:
+            self._waiting.append(mine)
+            while not mine.done and self._writing:
+                self._cond.wait()
+            if not mine.done:
+                self._writing = True
+                batch, self._waiting = self._waiting, []
+        if batch is not None:
+            try:
+                doc = self._write(batch)
+                for item in batch:
+                    item.doc = doc
+            except BaseException as exc:
+                for item in batch:
+                    item.error = exc
+            finally:
+                with self._cond:
+                    for item in batch:
+                        item.done = True
+                    self._writing = False
+                    self._cond.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return mine.doc
+
+    def _write(self, batch: list[_Change]) -> ClusterDoc | None:
         job = self.job
 
         def apply(doc: ClusterDoc) -> ClusterDoc | None:
-            if doc.status.job_id != job.id or doc.cluster_id != job.cluster_id:
+            if any(c.owned for c in batch) and (
+                doc.status.job_id != job.id or doc.cluster_id != job.cluster_id
+            ):
                 raise StepFailed(f"cluster {job.cluster} no longer belongs to job {job.id}")
-            change(doc)
-            doc.status.job_step = next(
-                (s.name for s in job.steps if s.status == "running"), doc.status.job_step
-            )
+            changed = False
+            for item in batch:
+                out = item.change(doc)
+                if out is not None:
+                    doc, changed = out, True
+            if not changed:
+                return None
+            if doc.status.job_id == job.id:
+                doc.status.job_step = next(
+                    (s.name for s in job.steps if s.status == "running"), doc.status.job_step
+                )
             return doc
 
-        new = update_cluster(self.store, job.cluster, apply)
-        if new is None:
-            raise StepFailed(f"the state document of cluster {job.cluster} is gone")
-        self.doc = new
-        self.progress(new)
+        new = update_cluster(self.store, job.cluster, apply, rows=self.rows)
+        if new is not None:
+            self.doc = new
+        self.progress(self.doc)
         return new
 
     def set_node(self, node: NodeStatus) -> None:
@@ -139,6 +228,8 @@ class StepContext:
             doc.status.nodes = sorted([*others, node], key=lambda n: (n.role != "server", n.index))
 
         self.save(change)
+
+    # -- EC2, and lookups made once per job ---------------------------------------------
 
     @property
     def ec2(self) -> Any:
@@ -149,12 +240,59 @@ class StepContext:
         return self._ec2
 
     def tagged(self) -> list[Any]:
-        """What EC2 has tagged with this cluster's id (in this profile)."""
+        """What EC2 has tagged with this cluster's id (in this profile), now."""
         return [
             r
             for r in self.ec2.find_tagged(self.store.ctx.profile)
             if r.cluster_id == self.job.cluster_id
         ]
+
+    def _lookup(self, name: str, fn: Callable[[], Any]) -> Future[Any]:
+        """Start a read once per job (again only after it failed); later calls share it."""
+        with self._lookups_lock:
+            found = self._lookups.get(name)
+            if found is None or (found.done() and found.exception() is not None):
+                found = Future()
+                self._lookups[name] = found
+                threading.Thread(target=_fill, args=(found, fn), daemon=True).start()
+            return found
+
+    def prefetch(self, steps: list[str]) -> None:
+        """Start the reads the steps to come will need, while earlier steps run."""
+        if self.doc is None:
+            return
+        if {"network", "launch-servers", "launch-agents"} & set(steps):
+            self.subnets_later()
+        if {"launch-servers", "launch-agents"} & set(steps):
+            self.ami_later()
+        if {"release-endpoint", "delete-security-group"} & set(steps):
+            self._lookup("tagged", self.tagged)
+
+    def subnets_later(self) -> Future[Any]:
+        return self._lookup("subnets", lambda: self.ec2.default_subnets())
+
+    def ami_later(self) -> Future[Any]:
+        instance_type = self.cluster().spec.instance_type
+        return self._lookup("ami", lambda: self.ec2.find_ami(instance_type))
+
+    def subnets(self) -> list[Any]:
+        found: list[Any] = self.subnets_later().result()
+        return found
+
+    def ami(self) -> Any:
+        return self.ami_later().result()
+
+    def tagged_at_start(self) -> list[Any]:
+        """What was tagged with the cluster when the job began (its resources made before)."""
+        found: list[Any] = self._lookup("tagged", self.tagged).result()
+        return found
+
+
+def _fill(future: Future[Any], fn: Callable[[], Any]) -> None:
+    try:
+        future.set_result(fn())
+    except BaseException as exc:
+        future.set_exception(exc)
 
 
 def set_phase(doc: ClusterDoc, phase: str, message: str) -> None:

@@ -2,7 +2,9 @@
 prepare, launch-agents, wait-ready and finish.
 
 No launch waits for another node to boot: server-0's private IP comes from RunInstances
-itself, and every other node joins it.
+itself, and every other node joins it. Nodes that do not wait for each other are
+launched at once (each with its own RunInstances, its own fixed ClientToken, and looked
+for by its tags first), at most LAUNCH_AT_ONCE at a time.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+from typing import Any
 
-from goman.clusters.state import update_cluster
+from goman.aws.parallel import both, each
 from goman.jobs import outcome
 from goman.jobs.steps.common import (
     API_PORT,
@@ -29,6 +32,8 @@ from goman.jobs.steps.common import (
 from goman.models.cluster import ClusterDoc, NodeStatus
 from goman.state import keys
 from goman.state.store import Conflict
+
+LAUNCH_AT_ONCE = 10
 
 
 def prepare(ctx: StepContext, deadline: float) -> str:
@@ -59,19 +64,20 @@ def prepare(ctx: StepContext, deadline: float) -> str:
 
 def network(ctx: StepContext, deadline: float) -> str:
     doc = ctx.cluster()
-    subnets = ctx.ec2.default_subnets()
+    subnets = ctx.subnets()
+
+    def record(group: str) -> None:
+        ctx.save(lambda d: setattr(d.status, "security_group_id", group))
+
+    # The group's id is recorded while its rules are put in place.
     group = ctx.ec2.ensure_security_group(
         cluster=doc.name,
         cluster_id=doc.cluster_id,
         profile=ctx.store.ctx.profile,
         vpc_id=subnets[0].vpc_id,
         api_cidrs=list(doc.spec.api_cidrs),
+        found=record,
     )
-
-    def change(d: ClusterDoc) -> None:
-        d.status.security_group_id = group
-
-    ctx.save(change)
     return f"security group {group}"
 
 
@@ -91,82 +97,89 @@ def endpoint(ctx: StepContext, deadline: float) -> str:
 
 
 def _launch(ctx: StepContext, role: str, numbers: range) -> list[str]:
+    """Launch (or find) the nodes; each is recorded as soon as RunInstances answers.
+    Servers after server-0 join server-0's private address, so server-0 goes first."""
+    doc = ctx.cluster()
+    if not doc.status.security_group_id or not doc.status.eip_address:
+        raise StepFailed("the network and endpoint steps have not recorded their resources")
+    subnets, ami = ctx.subnets(), ctx.ami()
+
+    def one(i: int) -> str:
+        return _launch_node(ctx, role, i, subnets, ami)
+
+    todo = list(numbers)
+    if role == "server" and todo and todo[0] == 0:
+        first = one(0)  # recorded before the others start: they read its private address
+        return [first, *each(one, todo[1:], limit=LAUNCH_AT_ONCE)]
+    return each(one, todo, limit=LAUNCH_AT_ONCE)
+
+
+def _launch_node(ctx: StepContext, role: str, i: int, subnets: list[Any], ami: Any) -> str:
     from goman.provision.ec2 import NodeLaunch
     from goman.provision.tags import tags_for
     from goman.provision.userdata import NodeBootstrap, render_user_data
 
     doc = ctx.cluster()
-    group = doc.status.security_group_id
-    if not group or not doc.status.eip_address:
-        raise StepFailed("the network and endpoint steps have not recorded their resources")
-    subnets = ctx.ec2.default_subnets()
-    ami = ctx.ec2.find_ami(doc.spec.instance_type)
-    profile = ctx.store.ctx.profile
-    launched: list[str] = []
-    for i in numbers:
-        doc = ctx.cluster()
-        name = node_name(doc.name, role, i)
-        known = doc.node(name)
-        launch = known.launch if known else 0
-        first = role == "server" and i == 0
-        server_url = None
-        if not first:
-            server0 = doc.node(node_name(doc.name, "server", 0))
-            if server0 is None or not server0.private_ip:
-                raise StepFailed("server-0 has no recorded private IP to join")
-            server_url = f"https://{server0.private_ip}:{API_PORT}"
-        boot = NodeBootstrap(
-            cluster=doc.name,
+    group = doc.status.security_group_id or ""
+    name = node_name(doc.name, role, i)
+    known = doc.node(name)
+    launch = known.launch if known else 0
+    first = role == "server" and i == 0
+    server_url = None
+    if not first:
+        server0 = doc.node(node_name(doc.name, "server", 0))
+        if server0 is None or not server0.private_ip:
+            raise StepFailed("server-0 has no recorded private IP to join")
+        server_url = f"https://{server0.private_ip}:{API_PORT}"
+    boot = NodeBootstrap(
+        cluster=doc.name,
+        node=name,
+        role=role,
+        index=i,
+        k3s_version=doc.spec.k3s_version,
+        token_url=ctx.store.presign_get(keys.cluster_artefact(doc.name, JOIN_TOKEN)),
+        report_url=ctx.store.presign_put(report_key(doc.name, name)),
+        kubeconfig_url=(
+            ctx.store.presign_put(keys.cluster_artefact(doc.name, KUBECONFIG)) if first else None
+        ),
+        server_url=server_url,
+        endpoint_host=doc.status.eip_address or "",
+        bucket_owner=ctx.store.owner,
+        cluster_init=first and doc.spec.mode == "ha",
+    )
+    # Servers go one per availability zone; agents spread the same way.
+    subnet = subnets[i % len(subnets)]
+    info = ctx.ec2.run_node(
+        NodeLaunch(
             node=name,
             role=role,
             index=i,
-            k3s_version=doc.spec.k3s_version,
-            token_url=ctx.store.presign_get(keys.cluster_artefact(doc.name, JOIN_TOKEN)),
-            report_url=ctx.store.presign_put(report_key(doc.name, name)),
-            kubeconfig_url=(
-                ctx.store.presign_put(keys.cluster_artefact(doc.name, KUBECONFIG))
-                if first
-                else None
-            ),
-            server_url=server_url,
-            endpoint_host=doc.status.eip_address or "",
-            bucket_owner=ctx.store.owner,
-            cluster_init=first and doc.spec.mode == "ha",
+            instance_type=doc.spec.instance_type,
+            ami_id=ami.id,
+            subnet_id=subnet.id,
+            security_group_id=group,
+            user_data=render_user_data(boot),
+            tags=tags_for(doc.name, doc.cluster_id, ctx.store.ctx.profile, role=role, node=name),
+            client_token=client_token(doc.cluster_id, role, i, launch),
         )
-        # Servers go one per availability zone; agents spread the same way.
-        subnet = subnets[i % len(subnets)]
-        info = ctx.ec2.run_node(
-            NodeLaunch(
-                node=name,
-                role=role,
-                index=i,
-                instance_type=doc.spec.instance_type,
-                ami_id=ami.id,
-                subnet_id=subnet.id,
-                security_group_id=group,
-                user_data=render_user_data(boot),
-                tags=tags_for(doc.name, doc.cluster_id, profile, role=role, node=name),
-                client_token=client_token(doc.cluster_id, role, i, launch),
-            )
+    )
+    phase = known.phase if known and known.instance_id == info.instance_id else "launched"
+    ctx.set_node(
+        NodeStatus(
+            name=name,
+            role=role,  # type: ignore[arg-type]
+            index=i,
+            instance_id=info.instance_id,
+            instance_type=info.instance_type or doc.spec.instance_type,
+            az=info.az or subnet.az,
+            state=info.state,
+            private_ip=info.private_ip,
+            public_ip=info.public_ip,
+            phase=phase,
+            launch=launch,
         )
-        phase = known.phase if known and known.instance_id == info.instance_id else "launched"
-        ctx.set_node(
-            NodeStatus(
-                name=name,
-                role=role,  # type: ignore[arg-type]
-                index=i,
-                instance_id=info.instance_id,
-                instance_type=info.instance_type or doc.spec.instance_type,
-                az=info.az or subnet.az,
-                state=info.state,
-                private_ip=info.private_ip,
-                public_ip=info.public_ip,
-                phase=phase,
-                launch=launch,
-            )
-        )
-        launched.append(f"{name}={info.instance_id}")
-    return launched
+    )
+    return f"{name}={info.instance_id}"
 
 
 def launch_servers(ctx: StepContext, deadline: float) -> str:
@@ -190,6 +203,8 @@ def associate_endpoint(ctx: StepContext, deadline: float) -> str:
         doc.status.eip_allocation_id,
         server0.instance_id,
         timeout=max(1.0, deadline - time.monotonic()),
+        # Not recorded as pointing at server-0 yet: associate without looking first.
+        look=server0.public_ip == doc.status.eip_address,
     )
 
     def change(d: ClusterDoc) -> None:
@@ -209,37 +224,52 @@ def _expected_nodes(doc: ClusterDoc) -> list[str]:
 
 def wait_ready(ctx: StepContext, deadline: float) -> str:
     """Until every node reports ready (or one reports failed): one LIST per poll, and
-    a GET only for the reports whose ETag changed."""
+    a GET only for the reports whose ETag changed (those of one poll at once)."""
     doc = ctx.cluster()
-    if ctx.job.type == "create":
-        ctx.save(lambda d: set_phase(d, "Bootstrapping", "Waiting for the nodes to report ready."))
     expected = _expected_nodes(doc)
+    prefix = keys.cluster_artefact(doc.name, NODES_DIR)
+
+    def listing() -> list[Any]:
+        return ctx.store.ls(prefix)
+
+    if ctx.job.type == "create":
+        _, objs = both(
+            lambda: ctx.save(
+                lambda d: set_phase(d, "Bootstrapping", "Waiting for the nodes to report ready.")
+            ),
+            listing,
+        )
+    else:
+        objs = listing()
     seen: dict[str, str] = {}
     reports: dict[str, NodeReport] = {}
     delay = ctx.poll_start
-    prefix = keys.cluster_artefact(doc.name, NODES_DIR)
     while True:
+        fresh = [
+            (node, obj)
+            for obj in objs
+            if (node := obj.key[len(prefix) :].removesuffix(".json")) in expected
+            and seen.get(node) != obj.etag
+        ]
+        got = each(lambda item: ctx.store.get(item[1].key, NodeReport), fresh)
         changed: dict[str, NodeReport] = {}
-        for obj in ctx.store.ls(prefix):
-            node = obj.key[len(prefix) :].removesuffix(".json")
-            if node in expected and seen.get(node) != obj.etag:
-                got = ctx.store.get(obj.key, NodeReport)
-                if got is not None:
-                    changed[node] = got.doc
-                    seen[node] = got.etag
+        for (node, _), report in zip(fresh, got, strict=True):
+            if report is not None:
+                changed[node] = report.doc
+                seen[node] = report.etag
+        reports.update(changed)
+        failed = [n for n in expected if n in reports and reports[n].phase == "failed"]
+        ready = [n for n in expected if n in reports and reports[n].phase == "ready"]
+        if len(ready) == len(expected) and not failed:
+            break  # the last reports are recorded with what EC2 says, below
         if changed:
-            reports.update(changed)
             ctx.save(functools.partial(_apply_reports, reports=changed))
             delay = ctx.poll_start
-        failed = [n for n in expected if n in reports and reports[n].phase == "failed"]
         if failed:
             name = failed[0]
             raise StepFailed(
                 f"node {name} failed to bootstrap: {reports[name].message or 'no reason given'}"
             )
-        ready = [n for n in expected if n in reports and reports[n].phase == "ready"]
-        if len(ready) == len(expected):
-            break
         if time.monotonic() > deadline:
             waiting = [n for n in expected if n not in ready]
             raise StepFailed(
@@ -248,16 +278,18 @@ def wait_ready(ctx: StepContext, deadline: float) -> str:
             )
         ctx.sleep(delay)
         delay = min(ctx.poll_max, delay * 1.5)
-    _refresh_instances(ctx)
+        objs = listing()
+    _refresh_instances(ctx, changed)
     return f"{len(expected)}/{len(expected)} nodes ready"
 
 
-def _refresh_instances(ctx: StepContext) -> None:
-    """Record what EC2 says now (state, addresses) about the recorded nodes."""
+def _refresh_instances(ctx: StepContext, reports: dict[str, NodeReport]) -> None:
+    """Record the last reports, and what EC2 says now (state, addresses) about the nodes."""
     doc = ctx.cluster()
     found = {i.instance_id: i for i in ctx.ec2.cluster_instances(doc.cluster_id)}
 
     def change(d: ClusterDoc) -> None:
+        _apply_reports(d, reports)
         for node in d.status.nodes:
             info = found.get(node.instance_id or "")
             if info is None:
@@ -282,6 +314,7 @@ def _apply_reports(doc: ClusterDoc, reports: dict[str, NodeReport]) -> None:
 
 def finish(ctx: StepContext, deadline: float) -> str:
     job = ctx.job
+    doc = ctx.cluster()
 
     def change(d: ClusterDoc) -> ClusterDoc | None:
         if d.status.job_id != job.id:
@@ -289,8 +322,5 @@ def finish(ctx: StepContext, deadline: float) -> str:
         set_phase(d, "Running", f"{len(d.status.nodes)} node(s) ready.")
         return outcome.release(d, job)
 
-    doc = ctx.cluster()
-    new = update_cluster(ctx.store, job.cluster, change)
-    ctx.doc = new or doc
-    ctx.progress(ctx.doc)
+    ctx.doc = ctx.write(change, owned=False) or doc
     return f"{doc.name} is Running"

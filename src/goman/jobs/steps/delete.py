@@ -1,24 +1,37 @@
 """The steps of a delete: remove every resource tagged with the cluster id, verify that
-nothing is left, and only then the cluster's objects and its state document."""
+nothing is left, and only then the state document and the index row."""
 
 from __future__ import annotations
 
 import time
 
 from goman.aws.errors import GomanError
+from goman.aws.parallel import both, each, together
 from goman.clusters import index
 from goman.clusters.state import find_cluster
 from goman.jobs.steps.common import StepContext
 from goman.models.cluster import ClusterDoc
 from goman.state import keys
+from goman.state.store import Conflict
 
 
 def terminate(ctx: StepContext, deadline: float) -> str:
     doc = ctx.cluster()
-    ids = {n.instance_id for n in doc.status.nodes if n.instance_id}
-    ids |= {i.instance_id for i in ctx.ec2.cluster_instances(doc.cluster_id)}
+    recorded = sorted({n.instance_id for n in doc.status.nodes if n.instance_id})
+
+    def tagged() -> set[str]:
+        return {i.instance_id for i in ctx.ec2.cluster_instances(doc.cluster_id)}
+
+    def stop_recorded() -> None:
+        ctx.ec2.terminate(recorded)
+
+    # The recorded instances go at once; the search by tag finds any the document missed.
+    found, _ = both(tagged, stop_recorded)
+    ids = set(recorded) | found
+    missed = sorted(ids - set(recorded))
+    if missed:
+        ctx.ec2.terminate(missed)
     if ids:
-        ctx.ec2.terminate(sorted(ids))
         ctx.ec2.wait_terminated(sorted(ids), timeout=max(1.0, deadline - time.monotonic()))
 
     def change(d: ClusterDoc) -> None:
@@ -33,19 +46,28 @@ def terminate(ctx: StepContext, deadline: float) -> str:
 def release_endpoint(ctx: StepContext, deadline: float) -> str:
     doc = ctx.cluster()
     ids = {doc.status.eip_allocation_id} if doc.status.eip_allocation_id else set()
-    ids |= {r.id for r in ctx.tagged() if r.type == "elastic-ip"}
-    for allocation in sorted(ids):
-        ctx.ec2.release_eip(allocation)
-    ctx.save(lambda d: setattr(d.status, "endpoint", None))
+    ids |= {r.id for r in ctx.tagged_at_start() if r.type == "elastic-ip"}
+    # The endpoint is recorded as gone while the addresses go (their ids stay recorded
+    # until the state document goes, so nothing released is forgotten if this fails).
+    together(
+        lambda: each(ctx.ec2.release_eip, sorted(ids)),
+        lambda: ctx.save(lambda d: setattr(d.status, "endpoint", None)),
+    )
     return f"released {len(ids)} address(es)"
 
 
 def delete_security_group(ctx: StepContext, deadline: float) -> str:
     doc = ctx.cluster()
     ids = {doc.status.security_group_id} if doc.status.security_group_id else set()
-    ids |= {r.id for r in ctx.tagged() if r.type == "security-group"}
-    for group in sorted(ids):
-        ctx.ec2.delete_security_group(group, timeout=max(1.0, deadline - time.monotonic()))
+    # Groups are made by the network step only, before the delete began: the look-up made
+    # when the job started has them all.
+    ids |= {r.id for r in ctx.tagged_at_start() if r.type == "security-group"}
+    each(
+        lambda group: ctx.ec2.delete_security_group(
+            group, timeout=max(1.0, deadline - time.monotonic())
+        ),
+        sorted(ids),
+    )
     return f"deleted {len(ids)} security group(s)"
 
 
@@ -55,9 +77,8 @@ def verify(ctx: StepContext, deadline: float) -> str:
         r for r in ctx.tagged() if not (r.type == "volume" and r.state in {"deleting", "deleted"})
     ]
     volumes = [r for r in left if r.type == "volume" and r.state == "available"]
-    for volume in volumes:
-        # Root volumes go with their instance; one left over (detached) is ours to remove.
-        ctx.ec2.delete_volume(volume.id)
+    # Root volumes go with their instance; one left over (detached) is ours to remove.
+    each(lambda volume: ctx.ec2.delete_volume(volume.id), volumes)
     left = [r for r in left if r not in volumes]
     if left:
         what = ", ".join(f"{r.type} {r.id} ({r.state})" for r in left)
@@ -67,16 +88,31 @@ def verify(ctx: StepContext, deadline: float) -> str:
 
 def remove_artefacts(ctx: StepContext, deadline: float) -> str:
     objs = ctx.store.ls(keys.cluster_dir(ctx.job.cluster))
-    for obj in objs:
-        ctx.store.delete(obj.key)
+    each(lambda obj: ctx.store.delete(obj.key), objs)
     return f"removed {len(objs)} object(s)"
 
 
 def remove_state(ctx: StepContext, deadline: float) -> str:
-    got = find_cluster(ctx.store, ctx.job.cluster)
-    if got is not None and got.doc.cluster_id == ctx.job.cluster_id:
-        ctx.store.delete(keys.cluster_state(ctx.job.cluster))
-    index.remove(ctx.store, ctx.job.cluster, ctx.job.cluster_id)
+    """The state document (only this cluster's: the name may be taken again) and its row,
+    at once. The document goes with If-Match on the version this job last wrote."""
+    job = ctx.job
+    rel = keys.cluster_state(job.cluster)
+
+    def drop_document() -> None:
+        got = ctx.store.known(rel, ClusterDoc)
+        for _ in range(5):
+            got = got or find_cluster(ctx.store, job.cluster)
+            if got is None or got.doc.cluster_id != job.cluster_id:
+                return
+            try:
+                ctx.store.delete(rel, etag=got.etag)
+                return
+            except Conflict:
+                got = None
+        raise GomanError(f"the state document of {job.cluster} keeps changing; retrying")
+
+    ctx.rows.flush()  # rows written behind go first: the removal is the row's last change
+    together(drop_document, lambda: index.remove(ctx.store, job.cluster, job.cluster_id))
     ctx.doc = None
     ctx.progress(None)
-    return f"{ctx.job.cluster} deleted"
+    return f"{job.cluster} deleted"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from goman.aws.parallel import each
 from goman.jobs.steps.common import StepContext, report_key, set_phase
 from goman.models.cluster import ClusterDoc
 
@@ -34,9 +35,8 @@ def replace_failed(ctx: StepContext, deadline: float) -> str:
     ids = sorted({instance for _, instance in plan})
     ctx.ec2.terminate(ids)
     ctx.ec2.wait_terminated(ids, timeout=max(1.0, deadline - time.monotonic()))
-    for node, _ in plan:
-        # The old node's `failed` report would end the next readiness wait at once.
-        ctx.store.delete(report_key(doc.name, node))
+    # The old node's `failed` report would end the next readiness wait at once.
+    each(lambda pair: ctx.store.delete(report_key(doc.name, pair[0])), plan)
 
     def change(d: ClusterDoc) -> None:
         for node, instance in plan:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from goman.aws.parallel import each
 from goman.jobs.steps.common import StepContext, node_name, report_key
 from goman.models.cluster import ClusterDoc
 
@@ -25,8 +26,7 @@ def remove_agents(ctx: StepContext, deadline: float) -> str:
     ctx.ec2.terminate(ids)
     ctx.ec2.wait_terminated(ids, timeout=max(1.0, deadline - time.monotonic()))
     names = sorted({n.name for n in extra} | {i.node for i in found})
-    for name in names:
-        ctx.store.delete(report_key(doc.name, name))
+    each(lambda name: ctx.store.delete(report_key(doc.name, name)), names)
 
     def change(d: ClusterDoc) -> None:
         d.status.nodes = [n for n in d.status.nodes if n.name not in names]
