@@ -15,12 +15,15 @@ one before it ends.
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 
+from goman.aws.errors import ConflictError
 from goman.aws.parallel import each
 from goman.models.cluster import ClusterDoc, ClusterIndex, ClusterSummary
 from goman.state import keys
-from goman.state.store import StateStore
+from goman.state.store import MAX_CAS_ATTEMPTS, StateStore
 
 
 def cost_per_hour(doc: ClusterDoc) -> float | None:
@@ -138,15 +141,27 @@ def remove(store: StateStore, name: str, cluster_id: str | None = None) -> None:
     store.update(keys.INDEX, ClusterIndex, change)
 
 
+MAX_INTERVAL = 8.0
+
+
 class IndexWriter:
     """Writes index rows behind the state-document writes of one process: `upsert`
-    returns at once, rows queued meanwhile go out in one CAS write, `flush` waits."""
+    returns at once; rows changed meanwhile go out together in one CAS write, at most one
+    write per `interval` seconds, fewer while other processes write the index too (it is
+    shared by every cluster of the profile); `flush` writes what is left at once and
+    waits."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, interval: float = 2.0) -> None:
         self.store = store
+        self.interval = interval
         self._rows: dict[str, ClusterSummary] = {}
         self._cond = threading.Condition()
         self._busy = False
+        self._hurry = False
+        # The first row waits a moment too: workers that start jobs at once would all
+        # write the index at once, and all but one would be refused.
+        self._last = time.monotonic() - interval * random.uniform(0.5, 1.0)
+        self._pause = interval
         self.error: Exception | None = None
 
     def upsert(self, doc: ClusterDoc) -> None:
@@ -163,6 +178,8 @@ class IndexWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
+                while not self._hurry and (wait := self._last + self._pause - time.monotonic()) > 0:
+                    self._cond.wait(wait)
                 rows = list(self._rows.values())
                 self._rows.clear()
                 if not rows:
@@ -177,14 +194,34 @@ class IndexWriter:
                 return index if _put_rows(index, rows) else None
 
             try:
-                self.store.update(keys.INDEX, ClusterIndex, change)
+                # One try unless a flush waits: after a 412 the rows wait a while (longer
+                # while others keep writing) and go out with the ones changed meanwhile,
+                # so writers of one index do not keep refusing each other.
+                self.store.update(
+                    keys.INDEX,
+                    ClusterIndex,
+                    change,
+                    attempts=MAX_CAS_ATTEMPTS if self._hurry else 1,
+                )
+                self._pause = self.interval
+            except ConflictError:
+                with self._cond:
+                    for row in rows:
+                        newer = self._rows.get(row.name)
+                        if newer is None or newer.revision < row.revision:
+                            self._rows[row.name] = row
+                self._pause = min(MAX_INTERVAL, self._pause * 2) * random.uniform(0.5, 1.0)
             except Exception as exc:  # the index lags; `goman state reindex` repairs it
                 self.error = exc
+            self._last = time.monotonic()
 
     def flush(self, timeout: float = 60.0) -> None:
-        """Wait until every queued row is written (or failed: see `error`)."""
+        """Write what is queued now and wait for it (a failure is kept in `error`)."""
         with self._cond:
+            self._hurry = True
+            self._cond.notify_all()
             self._cond.wait_for(lambda: not self._busy, timeout=timeout)
+            self._hurry = False
 
 
 def reindex(store: StateStore) -> list[str]:

@@ -12,11 +12,14 @@ Writes, each a CAS on `queue.json`:
   queues a job dies between the two writes, the next worker that meets the entry writes
   the job document from it and runs it: a queued job is never lost. The two writes carry
   the same content, so whichever lands first is the job (the other finds it there).
-- finish: after the job document records the end. A worker that dies between the two
-  leaves an entry marked open whose document says finished; the next worker (or
-  `goman state reindex`) marks the entry finished.
-A claim, a heartbeat or a step does not touch `queue.json`: its entry says `pending` until
-the job finished, and the job document has the live detail.
+- finish: after the job document records the end (a `goman worker` pass sends it with
+  its next claim note, or at the end of the pass). A worker that dies between the two
+  leaves an entry marked open whose document says finished; the next worker that reads
+  the document (or `goman state reindex`) marks the entry finished.
+- claim (and hand-back): who runs the job and until when its lease ran then, written
+  behind the claim; other workers skip a job the queue says is taken until that time.
+  Only a hint: the job document's lease decides. Heartbeats and steps do not touch
+  `queue.json`; the job document has the live detail.
 
 `goman state reindex` rebuilds `queue.json` from the job documents (keeping entries whose
 document is not written yet). Retention: a finished job's document is deleted
@@ -38,7 +41,7 @@ from goman.models.base import utcnow
 from goman.models.cluster import ClusterDoc
 from goman.models.job import Job, JobQueue, QueueEntry, Step
 from goman.state import keys
-from goman.state.store import NOT_MODIFIED, StateStore, Versioned
+from goman.state.store import MAX_CAS_ATTEMPTS, NOT_MODIFIED, StateStore, Versioned
 
 RECENT_FINISHED = 100
 PRUNE_EVERY = timedelta(days=1)
@@ -61,7 +64,9 @@ def entry_of(job: Job) -> QueueEntry:
         type=job.type,
         cluster=job.cluster,
         cluster_id=job.cluster_id,
-        status=job.status if job.finished else "pending",
+        status=job.status,
+        owner=job.lease.owner if job.lease and open_ else None,
+        lease_expires_at=job.lease.expires_at if job.lease and open_ else None,
         created_at=job.created_at,
         created_by=job.created_by,
         finished_at=job.finished_at,
@@ -107,7 +112,9 @@ def _adopt_older_jobs(store: StateStore) -> None:
         rebuild(store)
 
 
-def _put_entries(store: StateStore, entries: list[QueueEntry]) -> None:
+def _put_entries(
+    store: StateStore, entries: list[QueueEntry], attempts: int = MAX_CAS_ATTEMPTS
+) -> None:
     _adopt_older_jobs(store)
 
     def change(queue: JobQueue | None) -> JobQueue | None:
@@ -125,7 +132,7 @@ def _put_entries(store: StateStore, entries: list[QueueEntry]) -> None:
         queue.jobs = merged
         return queue
 
-    store.update(keys.QUEUE, JobQueue, change)
+    store.update(keys.QUEUE, JobQueue, change, attempts=attempts)
 
 
 def read_queue(store: StateStore) -> JobQueue:
@@ -156,6 +163,29 @@ def record_finished(store: StateStore, job: Job) -> None:
     """Mark a finished job's entry finished (after its document says so)."""
     if job.finished:
         _put_entries(store, [entry_of(job)])
+
+
+def record_entries(store: StateStore, entries: list[QueueEntry]) -> None:
+    """Entries a worker kept to write together (jobs that ended)."""
+    _put_entries(store, entries)
+
+
+def record_claim(store: StateStore, job: Job, ended: list[QueueEntry] | None = None) -> None:
+    """Say in the queue who runs the job now (a hint for other workers, so they do not
+    read the documents of jobs that are taken; a finished entry is never reopened), with
+    the entries of jobs this worker ended before. A note lost would cost every other
+    worker a read of the job's document, so it is retried as any write is."""
+    _put_entries(store, [*(ended or []), entry_of(job)])
+
+
+def taken(entry: QueueEntry, owner: str, now: datetime) -> bool:
+    """Whether the queue says another worker runs the job under a lease not yet run out."""
+    return (
+        entry.owner is not None
+        and entry.owner != owner
+        and entry.lease_expires_at is not None
+        and entry.lease_expires_at > now
+    )
 
 
 # -- job documents --------------------------------------------------------------------------

@@ -89,6 +89,9 @@ class Worker:
         self._leased: dict[str, datetime] = {}  # job id -> when another worker's lease ends
         self._beat: Heartbeat | None = None
         self._halt = threading.Event()
+        self._queue_lock = threading.Lock()
+        self._later: list[QueueEntry] | None = None  # ended jobs' entries, inside a pass
+        self._let_go: set[str] = set()  # jobs this worker ended or handed back
 
     @property
     def config(self) -> AppConfig:
@@ -132,6 +135,7 @@ class Worker:
             if job.finished:
                 return job, ran
             ran = True
+            self._note_in_queue(job)
             try:
                 return self._drive(job, rec), ran
             except LeaseLost:
@@ -141,6 +145,14 @@ class Worker:
     def run_once(self) -> int:
         """Run every runnable job (pending, or running with an expired lease); returns how
         many this worker ran. Reads `queue.json`, and the documents of open jobs only."""
+        with self._queue_lock:
+            self._later = []
+        try:
+            return self._pass()
+        finally:
+            self._flush_queue()
+
+    def _pass(self) -> int:
         from goman.aws.parallel import both
 
         entries, config = both(lambda: queue.open_entries(self.store), lambda: self.config)
@@ -153,7 +165,9 @@ class Worker:
             todo = [
                 e
                 for e in entries
-                if e.id not in tried and not (e.id in self._leased and self._leased[e.id] > now)
+                if e.id not in tried
+                and not (e.id in self._leased and self._leased[e.id] > now)
+                and not queue.taken(e, self.owner, now)
             ]
             if not todo:
                 return count
@@ -207,6 +221,38 @@ class Worker:
             return False
 
     # -- internals ------------------------------------------------------------------
+
+    def _note_in_queue(self, job: Job) -> None:
+        """Tell other workers, through the queue, that this one runs the job (behind the
+        claim: the steps do not wait for it, and a lost note only costs them a read)."""
+
+        def note() -> None:
+            # A moment's wait, different per worker: workers that claim at once would
+            # otherwise all write the queue at once, and all but one be refused.
+            time.sleep(random.uniform(0.0, 0.5))
+            with self._queue_lock:
+                ended = list(self._later or [])
+                if self._later is not None:
+                    self._later.clear()
+            if job.id in self._let_go:
+                # It ended (or was handed back) meanwhile: what ended says so already.
+                if ended:
+                    self._keep_for_later(ended)
+                return
+            try:
+                queue.record_claim(self.store, job, ended)
+            except GomanError:
+                self._keep_for_later(ended)  # the ends are no hint: they go out later
+
+        spawn(note, name=f"queue-{job.id}")
+
+    def _keep_for_later(self, ended: list[QueueEntry]) -> None:
+        with self._queue_lock:
+            if self._later is not None:
+                self._later[:0] = ended
+                return
+        with contextlib.suppress(GomanError):
+            queue.record_entries(self.store, ended)
 
     def _progress(self, job: Job, doc: ClusterDoc | None) -> None:
         if self.on_progress is not None:
@@ -322,7 +368,9 @@ class Worker:
         except KeyboardInterrupt:
             # Give the job back at once so the next worker need not wait for the lease.
             with contextlib.suppress(Exception):
-                lease.release(self.store, job.id, self.owner)
+                released = lease.release(self.store, job.id, self.owner)
+                if released is not None:
+                    queue.record_claim(self.store, released)
             raise
         finally:
             beat.stop()
@@ -431,9 +479,24 @@ class Worker:
         return self._job
 
     def _finished(self, job: Job) -> None:
-        """The queue learns that the job ended (after its document says so)."""
+        """The queue learns that the job ended (after its document says so). Inside a
+        pass over the queue the entry goes out with the next queue write (the note of the
+        next claim, or the end of the pass): one write instead of two."""
+        with self._queue_lock:
+            self._let_go.add(job.id)
+            if self._later is not None:
+                self._later.append(queue.entry_of(job))
+                return
         with contextlib.suppress(GomanError):
             queue.record_finished(self.store, job)
+
+    def _flush_queue(self) -> None:
+        """Write the entries kept for later (at the end of a pass)."""
+        with self._queue_lock:
+            entries, self._later = self._later or [], None
+        if entries:
+            with contextlib.suppress(GomanError):
+                queue.record_entries(self.store, entries)
 
     def _hand_back(self, doc: ClusterDoc | None, ended: list[record.Ended]) -> Job:
         """Give the job back to the queue, not cancelled: any worker may resume it at once."""
@@ -449,6 +512,10 @@ class Worker:
                 )
                 or job
             )
+        with self._queue_lock:
+            self._let_go.add(job.id)
+        with contextlib.suppress(GomanError):
+            queue.record_claim(self.store, job)  # free in the queue too: resumed at once
         self._progress(job, doc)
         return job
 

@@ -89,7 +89,11 @@ class QueueEntry(Part):
     type: JobType
     cluster: str
     cluster_id: str
-    status: JobStatus = "pending"  # pending until it finished: a claim does not write here
+    status: JobStatus = "pending"
+    # Who claimed it, and until when its lease ran at the claim (heartbeats do not write
+    # here: past that time only the job document knows whether the lease is alive).
+    owner: str | None = None
+    lease_expires_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     created_by: str = ""
     finished_at: datetime | None = None

@@ -8,6 +8,7 @@ and only ever a starting point: every write is still conditional.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -19,6 +20,8 @@ D = TypeVar("D", bound=Document)
 # How many documents' last versions a store remembers (a job, its cluster, the index, the
 # queue and the config are what one command writes; a worker pass touches a few more).
 KNOWN_VERSIONS = 256
+# How long a document whose held version was found stale is read before it is written.
+CONTENDED_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,20 @@ class KnownVersions:
     def __init__(self) -> None:
         self._versions: OrderedDict[str, Versioned[Any]] = OrderedDict()
         self._absent: set[str] = set()
+        self._contended: dict[str, float] = {}  # key -> when a held version was stale
         self._lock = threading.Lock()
+
+    def contend(self, rel: str) -> None:
+        """A write on the version held was refused: others write `rel` too."""
+        with self._lock:
+            if len(self._contended) >= KNOWN_VERSIONS:
+                self._contended.clear()
+            self._contended[rel] = time.monotonic()
+
+    def contended(self, rel: str) -> bool:
+        with self._lock:
+            when = self._contended.get(rel)
+        return when is not None and time.monotonic() - when < CONTENDED_SECONDS
 
     def remember(self, rel: str, got: Versioned[Any]) -> None:
         # A private copy: callers may change the document they were given.

@@ -349,14 +349,23 @@ class StateStore:
 
         The first attempt starts from the version this store last saw, if any, and writes
         with If-Match on its ETag; a 412 means it was stale, and the next attempt reads.
-        When `change` wants no write, a version not read just now is confirmed with a
-        conditional GET (a 304 when it is still current).
+        A document found stale that way within the last minute (others write it too) is
+        first checked with a conditional GET instead. When `change` wants no write, a
+        version not read just now is confirmed with a conditional GET (a 304 when it is
+        still current).
         """
         current: Versioned[D] | None = self.known(rel, model)
         absent = self._known.absent(rel)
         fresh = current is None and not absent
         if fresh:
             current = self.get(rel, model)
+        elif current is not None and self._known.contended(rel):
+            # Others wrote it lately, so the version held is likely stale: a conditional
+            # GET (a 304, no body, if it is not) costs less than a refused write and a read.
+            got = self.get_if_changed(rel, model, current.etag)
+            if got is not NOT_MODIFIED:
+                current = got if isinstance(got, Versioned) else None
+            fresh = True
         for attempt in range(attempts):
             new = change(current.doc.model_copy(deep=True) if current else None)
             if new is None:
@@ -377,6 +386,10 @@ class StateStore:
                     rel, new.model_copy(update={"revision": current.doc.revision}), current.etag
                 )
             except (Conflict, AlreadyExistsError):
+                if not fresh:
+                    self._known.contend(rel)
+                if attempt + 1 >= attempts:
+                    break
                 if fresh:
                     _backoff(attempt)
             current, fresh = self.get(rel, model), True
