@@ -66,3 +66,23 @@ def test_step_times_keep_sub_second_precision(goman: Any, store: StateStore) -> 
     started = {s.name: s.started_at for s in done.steps}
     assert started["launch-servers"] >= max(ended["prepare"], ended["network"], ended["endpoint"])
     assert started["finish"] >= ended["wait-ready"]
+
+
+def test_an_index_from_before_rows_listed_resources_reads_and_is_upgraded(
+    goman: Any, store: StateStore, s3: Any
+) -> None:
+    assert goman("cluster", "create", "web", "--timeout", "60s").exit_code == 0
+    key = f"state/default/{keys.INDEX}"
+    index = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert index["schema_version"] == 2 and index["clusters"]["web"]["resources"]
+    # As an older goman wrote it: version 1, indented, rows without resources.
+    index["schema_version"] = 1
+    for row in index["clusters"].values():
+        del row["resources"]
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(index, indent=2).encode())
+    assert [r["name"] for r in goman("cluster", "list", "-o", "json").json()] == ["web"]
+    rows = goman("resources", "list", "-o", "json").json()
+    assert rows and {r["status"] for r in rows} == {"ok"}  # checked against the document
+    assert goman("state", "reindex").exit_code == 0
+    index = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert index["schema_version"] == 2 and index["clusters"]["web"]["resources"]

@@ -15,12 +15,10 @@ one before it ends.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 
 from goman.aws.errors import ConflictError
-from goman.aws.parallel import each
 from goman.models.cluster import ClusterDoc, ClusterIndex, ClusterSummary
 from goman.state import keys
 from goman.state.store import MAX_CAS_ATTEMPTS, StateStore
@@ -158,9 +156,12 @@ class IndexWriter:
         self._cond = threading.Condition()
         self._busy = False
         self._hurry = False
+        import random  # (not at module level: `cluster list` imports this module)
+
+        self._random = random.Random()
         # The first row waits a moment too: workers that start jobs at once would all
         # write the index at once, and all but one would be refused.
-        self._last = time.monotonic() - interval * random.uniform(0.5, 1.0)
+        self._last = time.monotonic() - interval * self._random.uniform(0.5, 1.0)
         self._pause = interval
         self.error: Exception | None = None
 
@@ -210,7 +211,7 @@ class IndexWriter:
                         newer = self._rows.get(row.name)
                         if newer is None or newer.revision < row.revision:
                             self._rows[row.name] = row
-                self._pause = min(MAX_INTERVAL, self._pause * 2) * random.uniform(0.5, 1.0)
+                self._pause = min(MAX_INTERVAL, self._pause * 2) * self._random.uniform(0.5, 1.0)
             except Exception as exc:  # the index lags; `goman state reindex` repairs it
                 self.error = exc
             self._last = time.monotonic()
@@ -226,6 +227,8 @@ class IndexWriter:
 
 def reindex(store: StateStore) -> list[str]:
     """Rebuild the index from the state files; returns the names indexed."""
+    from goman.aws.parallel import each
+
     rels = [o.key for o in store.ls(keys.CLUSTERS_DIR) if keys.is_cluster_state(o.key)]
 
     def load(rel: str) -> ClusterDoc | None:

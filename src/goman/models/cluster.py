@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field
 
@@ -147,4 +147,9 @@ class ClusterSummary(Part):
 
 
 class ClusterIndex(Document):
+    # 2: rows list the resources their cluster records. A goman that knows only 1 says
+    # "upgrade goman" instead of calling the index invalid.
+    SCHEMA_VERSION: ClassVar[int] = 2
+
+    schema_version: int = 2
     clusters: dict[str, ClusterSummary] = Field(default_factory=dict)

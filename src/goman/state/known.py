@@ -11,7 +11,9 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
+
+from pydantic import ValidationError
 
 from goman.models.base import Document
 
@@ -33,11 +35,21 @@ class Versioned(Generic[D]):
     version_id: str | None
 
 
+class _Seen:
+    """A version as stored: kept as its body, parsed again when asked for (a parse is
+    what a copy would cost, and a read that is never written again pays nothing)."""
+
+    __slots__ = ("body", "etag", "version_id")
+
+    def __init__(self, body: bytes, etag: str, version_id: str | None) -> None:
+        self.body, self.etag, self.version_id = body, etag, version_id
+
+
 class KnownVersions:
     """Last version seen per key, and keys last found missing; thread-safe."""
 
     def __init__(self) -> None:
-        self._versions: OrderedDict[str, Versioned[Any]] = OrderedDict()
+        self._versions: OrderedDict[str, _Seen] = OrderedDict()
         self._absent: set[str] = set()
         self._contended: dict[str, float] = {}  # key -> when a held version was stale
         self._lock = threading.Lock()
@@ -54,12 +66,10 @@ class KnownVersions:
             when = self._contended.get(rel)
         return when is not None and time.monotonic() - when < CONTENDED_SECONDS
 
-    def remember(self, rel: str, got: Versioned[Any]) -> None:
-        # A private copy: callers may change the document they were given.
-        kept = Versioned(got.doc.model_copy(deep=True), got.etag, got.version_id)
+    def remember(self, rel: str, body: bytes, etag: str, version_id: str | None) -> None:
         with self._lock:
             self._absent.discard(rel)
-            self._versions[rel] = kept
+            self._versions[rel] = _Seen(body, etag, version_id)
             self._versions.move_to_end(rel)
             while len(self._versions) > KNOWN_VERSIONS:
                 self._versions.popitem(last=False)
@@ -74,10 +84,14 @@ class KnownVersions:
 
     def get(self, rel: str, model: type[D]) -> Versioned[D] | None:
         with self._lock:
-            got = self._versions.get(rel)
-        if got is None or not isinstance(got.doc, model):
+            seen = self._versions.get(rel)
+        if seen is None:
             return None
-        return Versioned(got.doc.model_copy(deep=True), got.etag, got.version_id)
+        try:
+            doc = model.model_validate_json(seen.body)
+        except ValidationError:
+            return None  # another kind of document, or one that does not validate
+        return Versioned(doc, seen.etag, seen.version_id)
 
     def absent(self, rel: str) -> bool:
         with self._lock:

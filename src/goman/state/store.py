@@ -86,6 +86,12 @@ def _body(doc: Document) -> bytes:
     return doc.model_dump_json().encode()
 
 
+def _current(doc: D, revision: int) -> D:
+    """The document as written: its new revision, at this goman's schema version."""
+    schema = max(doc.schema_version, type(doc).SCHEMA_VERSION)
+    return doc.model_copy(update={"revision": revision, "schema_version": schema})
+
+
 class StateStore:
     """One profile's view of the state bucket."""
 
@@ -96,8 +102,8 @@ class StateStore:
 
     # -- versions this process last saw ---------------------------------------------
 
-    def _remember(self, rel: str, got: Versioned[Any]) -> None:
-        self._known.remember(rel, got)
+    def _remember(self, rel: str, body: bytes, etag: str, version_id: str | None) -> None:
+        self._known.remember(rel, body, etag, version_id)
 
     def forget(self, rel: str, *, absent: bool = False) -> None:
         """Drop what this store knows of `rel`; `absent`: it knows `rel` does not exist."""
@@ -227,7 +233,7 @@ class StateStore:
             self.forget(rel, absent=True)
             return None
         got = Versioned(self.parse(rel, model, body, version or "latest"), etag, version)
-        self._remember(rel, got)
+        self._remember(rel, body, etag, version)
         return got
 
     def get_many(self, wanted: Sequence[tuple[str, type[Document]]]) -> list[Versioned[Any] | None]:
@@ -266,7 +272,7 @@ class StateStore:
         got = Versioned(
             self.parse(rel, model, body, version or "latest"), str(resp["ETag"]), version
         )
-        self._remember(rel, got)
+        self._remember(rel, body, got.etag, version)
         return got
 
     def require(self, rel: str, model: type[D]) -> Versioned[D]:
@@ -311,27 +317,27 @@ class StateStore:
 
     def create(self, rel: str, doc: D) -> Versioned[D]:
         """Create a document that must not exist yet (AlreadyExistsError otherwise)."""
-        doc = doc.model_copy(update={"revision": max(doc.revision, 0) + 1})
+        doc = _current(doc, max(doc.revision, 0) + 1)
+        body = _body(doc)
         try:
-            etag, version = self.put_bytes(rel, _body(doc), create=True)
+            etag, version = self.put_bytes(rel, body, create=True)
         except Conflict as exc:
             self.forget(rel)
             raise AlreadyExistsError(f"{rel} already exists.") from exc
-        got = Versioned(doc, etag, version)
-        self._remember(rel, got)
-        return got
+        self._remember(rel, body, etag, version)
+        return Versioned(doc, etag, version)
 
     def put(self, rel: str, doc: D, etag: str) -> Versioned[D]:
         """Replace the version read with ETag `etag`; raises Conflict if it changed."""
-        doc = doc.model_copy(update={"revision": doc.revision + 1})
+        doc = _current(doc, doc.revision + 1)
+        body = _body(doc)
         try:
-            new_etag, version = self.put_bytes(rel, _body(doc), etag=etag)
+            new_etag, version = self.put_bytes(rel, body, etag=etag)
         except Conflict:
             self.forget(rel)
             raise
-        got = Versioned(doc, new_etag, version)
-        self._remember(rel, got)
-        return got
+        self._remember(rel, body, new_etag, version)
+        return Versioned(doc, new_etag, version)
 
     def update(
         self,
