@@ -26,7 +26,11 @@ class Terminal:
             stdin=slave,
             stdout=slave,
             stderr=slave,
-            env={**env, "TERM": "xterm-256color"},
+            # The terminal's own size, not a COLUMNS/LINES left by whatever ran before.
+            env={
+                **{k: v for k, v in env.items() if k not in {"COLUMNS", "LINES"}},
+                "TERM": "xterm-256color",
+            },
             close_fds=True,
         )
         os.close(slave)

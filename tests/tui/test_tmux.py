@@ -73,6 +73,8 @@ class Tmux:
 def tmux(aws_env: dict[str, str]) -> Iterator[Tmux]:
     env = {**os.environ, **aws_env, "TERM": "xterm-256color"}
     env.pop("TMUX", None)  # never attach to the tmux this test may itself run in
+    for stale in ("COLUMNS", "LINES"):  # the window's size, not one left by what ran before
+        env.pop(stale, None)
     session = Tmux(env)
     try:
         yield session
@@ -91,8 +93,12 @@ def _name_field(screen: str) -> str | None:
 def test_real_app_in_tmux(tmux: Tmux, store: StateStore, aws_env: Any) -> None:
     seed_clusters(store, [summary_doc("web", phase="Running", endpoint="https://203.0.113.5:6443")])
     tmux.start(f"{sys.executable} -m goman")
-    screen = tmux.wait(lambda s: "web" in s and "Running" in s, "the cluster table")
-    assert "SANDBOX" in screen and "account 123456789012" in screen
+    # The account comes with the identity, which may land before or after the table.
+    screen = tmux.wait(
+        lambda s: "web" in s and "Running" in s and "account 123456789012" in s,
+        "the cluster table and the account",
+    )
+    assert "SANDBOX" in screen
     assert "NAME" in screen and "PHASE" in screen and "COST/H" in screen
 
     tmux.keys("c")
