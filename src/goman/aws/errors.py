@@ -110,7 +110,7 @@ _IAM_ACTION = {
 }
 _SERVICE_PREFIX = {"s3": "s3", "ec2": "ec2", "sts": "sts", "iam": "iam", "pricing": "pricing"}
 
-_THROTTLE = {
+THROTTLE_CODES = {
     "Throttling",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -273,7 +273,7 @@ def _map_client_error(exc: Any, prof: str, what: str, detail: str) -> GomanError
             "Check the access key and secret (`aws sts get-caller-identity`), or your clock.",
             detail=detail,
         )
-    if code in _THROTTLE:
+    if code in THROTTLE_CODES:
         return GomanError(
             f"AWS is throttling requests ({code}){ctx}, even after retries.",
             "Wait a minute and try again; other tools in this account may be busy.",

@@ -8,17 +8,10 @@ document: nothing changes until a person does something, so retrying only hides 
 
 from __future__ import annotations
 
-_THROTTLED = {
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "ServiceUnavailable",
-    "InternalError",
-}
+from goman.aws.errors import THROTTLE_CODES
+
+# Throttled, or AWS having a bad moment.
+_THROTTLED = THROTTLE_CODES | {"ServiceUnavailable", "InternalError"}
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
