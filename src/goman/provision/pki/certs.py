@@ -17,7 +17,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from goman.provision.pki.bundle import CABundle
 from goman.provision.pki.layout import CLIENT_CA, SERVER_CA
-from goman.provision.pki.x509util import PrivateKey, cert_pem, key_pem, name, new_ec_key
+from goman.provision.pki.x509util import (
+    PrivateKey,
+    cert_pem,
+    key_pem,
+    name,
+    new_ec_key,
+    signing_usage,
+)
 
 # K3s issues its leaf certificates for 365 days; goman's admin certificate lasts as long.
 LEAF_VALIDITY = timedelta(days=365)
@@ -86,17 +93,7 @@ def _issue(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            signing_usage(certificates=False),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
