@@ -40,12 +40,15 @@ def status_report(store: StateStore) -> dict[str, Any]:
 
     ctx = store.ctx
     report = ensure_bucket(ctx)
-    hardening = report.hardening if report.created else read_hardening(ctx)
-    (config, index, queue), (verdict, problem) = both(
-        lambda: store.get_many(
-            [(keys.CONFIG, AppConfig), (keys.INDEX, ClusterIndex), (keys.QUEUE, JobQueue)]
+    # The documents, the probe's record and the hardening are read at once: one wait.
+    ((config, index, queue), (verdict, problem)), hardening = both(
+        lambda: both(
+            lambda: store.get_many(
+                [(keys.CONFIG, AppConfig), (keys.INDEX, ClusterIndex), (keys.QUEUE, JobQueue)]
+            ),
+            lambda: read_verdict(store),
         ),
-        lambda: read_verdict(store),
+        lambda: report.hardening if report.created else read_hardening(ctx),
     )
     warnings = list(report.warnings)
     if problem:
