@@ -208,7 +208,7 @@ def test_run_node_launches_a_hardened_tagged_instance(ops: Ec2, ec2: Any) -> Non
     assert tags["Name"] == "web-server-0"
     assert raw["MetadataOptions"]["HttpTokens"] == "required"
     assert raw["MetadataOptions"]["HttpEndpoint"] == "enabled"
-    assert raw["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    assert raw["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     assert raw["InstanceType"] == "t3.medium"
     assert raw["SubnetId"] == launch.subnet_id
     assert [g["GroupId"] for g in raw["SecurityGroups"]] == [launch.security_group_id]

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from goman.aws.errors import GomanError
+from goman.provision.pki import CABundle, generate_cluster_cas
 from goman.provision.userdata import (
     MARKER,
     USER_DATA_LIMIT,
@@ -45,11 +45,12 @@ def _bootstrap(**changes: Any) -> NodeBootstrap:
         k3s_version="v1.33.3+k3s1",
         token_url="http://127.0.0.1:9/token?X-Amz-Signature=abc&X-Amz-Expires=3600",
         report_url="http://127.0.0.1:9/report?X-Amz-Signature=def",
-        kubeconfig_url="http://127.0.0.1:9/kubeconfig?X-Amz-Signature=ghi",
+        ca_bundle_url="http://127.0.0.1:9/bundle?X-Amz-Signature=ghi",
         server_url=None,
         endpoint_host=ENDPOINT,
         bucket_owner=OWNER,
         cluster_init=True,
+        agent_token_url="http://127.0.0.1:9/agent-token?X-Amz-Signature=jkl",
     )
     return replace(base, **changes)
 
@@ -60,14 +61,15 @@ VARIANTS = {
     "ha-server-1": _bootstrap(
         node="web-server-1",
         index=1,
-        kubeconfig_url=None,
+        ca_bundle_url=None,
         server_url="https://172.31.0.4:6443",
         cluster_init=False,
     ),
     "agent": _bootstrap(
         node="web-agent-0",
         role="agent",
-        kubeconfig_url=None,
+        ca_bundle_url=None,
+        agent_token_url=None,
         server_url="https://172.31.0.4:6443",
         cluster_init=False,
     ),
@@ -95,7 +97,9 @@ def test_script_shape_and_readable_values() -> None:
     assert len(text.encode()) < USER_DATA_LIMIT
     assert f"GOMAN_TOKEN_URL='{b.token_url}'" in lines
     assert f"GOMAN_REPORT_URL='{b.report_url}'" in lines
-    assert "GOMAN_KUBECONFIG_URL=''" in lines
+    assert "GOMAN_CA_BUNDLE_URL=''" in lines and "GOMAN_AGENT_TOKEN_URL=''" in lines
+    assert "unpack_py()" not in text  # only server-0 carries the CA unpacker
+    assert "unpack_py()" in render_user_data(VARIANTS["ha-server-0"])
     assert "GOMAN_NODE='web-agent-0'" in lines and "GOMAN_ROLE='agent'" in lines
     values = read_user_data(text)
     assert values is not None
@@ -128,7 +132,9 @@ def test_quotes_in_values_survive_bash_and_the_reader(tmp_path: Path) -> None:
 def test_long_presigned_urls_still_fit() -> None:
     # temporary credentials make presigned URLs ~1.5 KB each
     long = "http://127.0.0.1:9/x?X-Amz-Security-Token=" + "A" * 1800
-    text = render_user_data(_bootstrap(token_url=long, report_url=long, kubeconfig_url=long))
+    text = render_user_data(
+        _bootstrap(token_url=long, report_url=long, ca_bundle_url=long, agent_token_url=long)
+    )
     assert len(text.encode()) < USER_DATA_LIMIT
     with pytest.raises(GomanError) as err:
         render_user_data(_bootstrap(token_url="http://x/" + "A" * USER_DATA_LIMIT))
@@ -231,12 +237,24 @@ def recorder(sandbox: SandboxServer) -> Iterator[list[dict[str, str]]]:
         sandbox.app.hooks.remove(hook)
 
 
+AGENT_TOKEN = "K10-agent-only-token"
+BUNDLE_KEY = "clusters/web/secrets/ca-bundle.json"
+
+
+@pytest.fixture(scope="module")
+def bundle() -> CABundle:
+    return generate_cluster_cas()
+
+
 @pytest.fixture
-def store(aws_env: dict[str, str]) -> StateStore:
+def store(aws_env: dict[str, str], bundle: CABundle) -> StateStore:
     st = StateStore(context())
-    st.put_bytes(
-        "clusters/web/secret/token", TOKEN.encode(), create=True, content_type="text/plain"
-    )
+    for rel, body in (
+        ("clusters/web/secret/token", TOKEN.encode()),
+        ("clusters/web/secrets/agent-token", AGENT_TOKEN.encode()),
+        (BUNDLE_KEY, bundle.to_bytes()),
+    ):
+        st.put_bytes(rel, body, create=True, content_type="text/plain")
     return st
 
 
@@ -245,7 +263,8 @@ def _node_bootstrap(store: StateStore, **changes: Any) -> NodeBootstrap:
     b = _bootstrap(
         token_url=store.presign_get("clusters/web/secret/token", 600),
         report_url=store.presign_put(f"clusters/web/nodes/{node}.json", 600),
-        kubeconfig_url=store.presign_put("clusters/web/kubeconfig.yaml", 600),
+        ca_bundle_url=store.presign_get(BUNDLE_KEY, 600),
+        agent_token_url=store.presign_get("clusters/web/secrets/agent-token", 600),
         bucket_owner=store.owner,
     )
     return replace(b, **changes)
@@ -301,8 +320,8 @@ def _log(run: Run, name: str) -> dict[str, str]:
     )
 
 
-def test_server0_installs_reports_and_uploads_the_kubeconfig(
-    store: StateStore, s3: Any, tmp_path: Path, recorder: list[dict[str, str]]
+def test_server0_writes_the_cas_installs_and_reports(
+    store: StateStore, s3: Any, tmp_path: Path, recorder: list[dict[str, str]], bundle: CABundle
 ) -> None:
     run = _run(_node_bootstrap(store), tmp_path, recorder)
     assert run.proc.returncode == 0, run.proc.stdout + run.proc.stderr
@@ -318,20 +337,25 @@ def test_server0_installs_reports_and_uploads_the_kubeconfig(
     )
     assert final["at"].endswith("Z")
 
-    kubeconfig = yaml.safe_load(
-        s3.get_object(Bucket=store.bucket, Key=store.key("clusters/web/kubeconfig.yaml"))[
-            "Body"
-        ].read()
-    )
-    assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://{ENDPOINT}:6443"
-    assert kubeconfig["users"][0]["user"]["client-key-data"] == "S0VZ"
+    # The CA files K3s finds at its first start: the bundle's, 0600, and nothing else.
+    tls = run.root / "var/lib/rancher/k3s/server/tls"
+    written = {str(p.relative_to(tls)) for p in tls.rglob("*") if p.is_file()}
+    assert written == set(bundle.files)
+    for rel, text in bundle.files.items():
+        assert (tls / rel).read_text() == text
+        assert stat.S_IMODE((tls / rel).stat().st_mode) == 0o600
+    assert not (run.root / "var/lib/goman/ca-bundle.json").exists()
 
     installer = _log(run, "installer.log")
     token_file = run.root / "etc/rancher/k3s/goman-token"
+    agent_file = run.root / "etc/rancher/k3s/goman-agent-token"
     assert installer["ARGS"] == (
         f"server --node-name web-server-0 --token-file {token_file} "
-        f"--tls-san {ENDPOINT} --write-kubeconfig-mode 0600 --cluster-init"
+        f"--tls-san {ENDPOINT} --write-kubeconfig-mode 0600 --agent-token-file {agent_file} "
+        "--cluster-init"
     )
+    assert agent_file.read_text() == AGENT_TOKEN
+    assert stat.S_IMODE(agent_file.stat().st_mode) == 0o600
     assert installer["INSTALL_K3S_VERSION"] == "v1.33.3+k3s1"
     assert installer["K3S_TOKEN_FILE"] == str(token_file)
     assert token_file.read_text() == TOKEN
@@ -340,9 +364,10 @@ def test_server0_installs_reports_and_uploads_the_kubeconfig(
     assert (run.root / "var/log/goman-bootstrap.log").exists()
 
     # the signed headers go with every request: x-amz-expected-bucket-owner always,
-    # Content-Type on uploads (the kubeconfig with the type it was presigned with)
+    # Content-Type on uploads; nothing is uploaded but the reports
     node_requests = [r for r in run.requests if "curl" in r["agent"]]
-    assert [r["method"] for r in node_requests] == ["PUT", "PUT", "GET", "PUT", "PUT"]
+    assert [r["method"] for r in node_requests] == ["PUT", "PUT", "GET", "GET", "GET", "PUT"]
+    assert node_requests[4]["path"].endswith("/" + BUNDLE_KEY)
     assert all(r["owner"] == OWNER for r in node_requests)
     assert all(
         r["content_type"] == "application/json" for r in node_requests if r["method"] == "PUT"
@@ -366,7 +391,7 @@ def test_second_server_joins_server0(
         store,
         node="web-server-1",
         index=1,
-        kubeconfig_url=None,
+        ca_bundle_url=None,
         server_url="https://172.31.0.4:6443",
         cluster_init=False,
     )
@@ -378,7 +403,9 @@ def test_second_server_joins_server0(
     assert "--tls-san 54.1.2.3" in args
     reports = _reports(s3, store.bucket, store.key("clusters/web/nodes/web-server-1.json"))
     assert reports[-1]["phase"] == "ready"
-    assert "clusters/web/kubeconfig.yaml" not in {r["path"] for r in run.requests}
+    assert "--agent-token-file" in args
+    assert not any(r["path"].endswith(BUNDLE_KEY) for r in run.requests)
+    assert not (run.root / "var/lib/rancher/k3s/server/tls").exists()
 
 
 def test_agent_joins_with_k3s_url(
@@ -388,7 +415,9 @@ def test_agent_joins_with_k3s_url(
         store,
         node="web-agent-0",
         role="agent",
-        kubeconfig_url=None,
+        ca_bundle_url=None,
+        agent_token_url=None,
+        token_url=store.presign_get("clusters/web/secrets/agent-token", 600),
         server_url="https://172.31.0.4:6443",
         cluster_init=False,
     )
@@ -396,7 +425,10 @@ def test_agent_joins_with_k3s_url(
     assert run.proc.returncode == 0, run.proc.stdout
     installer = _log(run, "installer.log")
     assert installer["ARGS"].startswith("agent --node-name web-agent-0 --token-file ")
-    assert "--tls-san" not in installer["ARGS"]
+    assert "--tls-san" not in installer["ARGS"] and "agent-token" not in installer["ARGS"]
+    # the agent holds the agent-only token, and was never told where the server token is
+    assert (run.root / "etc/rancher/k3s/goman-token").read_text() == AGENT_TOKEN
+    assert "secret/token" not in render_user_data(b)
     assert installer["K3S_URL"] == "https://172.31.0.4:6443"
     assert "kubelet.kubeconfig" in (run.root / "k3s.log").read_text()
     reports = _reports(s3, store.bucket, store.key("clusters/web/nodes/web-agent-0.json"))
@@ -424,4 +456,21 @@ def test_failed_install_reports_failed(
     reports = _reports(s3, store.bucket, store.key("clusters/web/nodes/web-server-0.json"))
     assert [r["phase"] for r in reports] == ["booting", "installing", "failed"]
     assert "installing K3s failed (exit code 3" in reports[-1]["message"]
-    assert "clusters/web/kubeconfig.yaml" not in " ".join(r["path"] for r in run.requests)
+    puts = {r["path"] for r in run.requests if r["method"] == "PUT"}
+    assert puts and all(p.endswith("/nodes/web-server-0.json") for p in puts)
+
+
+def test_a_hostile_bundle_is_refused_before_k3s_starts(
+    store: StateStore, s3: Any, tmp_path: Path, recorder: list[dict[str, str]]
+) -> None:
+    hostile = json.dumps(
+        {"schema_version": 1, "revision": 0, "kind": "k3s-ca-bundle", "files": {"../../x": "y"}}
+    )
+    s3.put_object(Bucket=store.bucket, Key=store.key(BUNDLE_KEY), Body=hostile.encode())
+    run = _run(_node_bootstrap(store), tmp_path, recorder)
+    assert run.proc.returncode == 2
+    reports = _reports(s3, store.bucket, store.key("clusters/web/nodes/web-server-0.json"))
+    assert reports[-1]["phase"] == "failed"
+    assert "writing the cluster's CA files failed" in reports[-1]["message"]
+    assert not (run.root / "installer.log").exists()
+    assert not list(tmp_path.rglob("x"))

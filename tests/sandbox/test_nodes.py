@@ -12,9 +12,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-import yaml
 
+from goman.kube.client import KubeClient
+from goman.kube.errors import KubeUnreachableError
 from goman.provision.ec2 import Ec2, InstanceInfo
+from goman.provision.pki import CABundle, admin_kubeconfig, generate_cluster_cas
 from goman.provision.userdata import NodeBootstrap, render_user_data
 from goman.sandbox.nodes import (
     CONTROL_PATH,
@@ -30,6 +32,13 @@ from tests.conftest import TEST_BOOT_DELAY
 from tests.provision.helpers import context, ec2_ops, launch_for, wait_for
 
 TOKEN = "K10-join-secret"
+BUNDLE_KEY = "clusters/web/secrets/ca-bundle.json"
+HOST = "127.1.2.3"
+
+
+@pytest.fixture(scope="module")
+def bundle() -> CABundle:
+    return generate_cluster_cas()
 
 
 def _control(sandbox: SandboxServer, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -46,12 +55,23 @@ def _control(sandbox: SandboxServer, body: dict[str, Any] | None = None) -> dict
 
 
 @pytest.fixture
-def store(aws_env: dict[str, str]) -> StateStore:
+def store(aws_env: dict[str, str], bundle: CABundle) -> StateStore:
     st = StateStore(context())
     st.put_bytes(
         "clusters/web/secret/token", TOKEN.encode(), create=True, content_type="text/plain"
     )
+    st.put_bytes(BUNDLE_KEY, bundle.to_bytes(), create=True, content_type="application/json")
     return st
+
+
+def _kube(bundle: CABundle) -> KubeClient:
+    config = admin_kubeconfig(
+        bundle,
+        endpoint=f"https://{HOST}:6443",
+        identity_arn="arn:aws:iam::123456789012:user/tester",
+        context="t",
+    )
+    return KubeClient(config, unreachable_hint="the sandbox's emulated API")
 
 
 @pytest.fixture
@@ -75,9 +95,9 @@ def _launch(
         k3s_version="v1.33.3+k3s1",
         token_url=store.presign_get("clusters/web/secret/token", 600),
         report_url=store.presign_put(_report_key(node), 600),
-        kubeconfig_url=store.presign_put("clusters/web/kubeconfig.yaml", 600) if server0 else None,
+        ca_bundle_url=store.presign_get(BUNDLE_KEY, 600) if server0 else None,
         server_url=None if server0 else "https://172.31.0.4:6443",
-        endpoint_host="127.1.2.3",
+        endpoint_host=HOST,
         bucket_owner=store.owner,
         cluster_init=False,
     )
@@ -112,24 +132,77 @@ def _phases(s3: Any, store: StateStore, node: str) -> list[str]:
     return [json.loads(b)["phase"] for b in bodies]
 
 
-def test_server0_boots_reports_and_uploads_a_kubeconfig(
-    store: StateStore, ops: Ec2, s3: Any, sandbox: SandboxServer
+def test_server0_boots_reports_and_serves_the_clusters_api(
+    store: StateStore, ops: Ec2, s3: Any, sandbox: SandboxServer, bundle: CABundle
 ) -> None:
     info = _launch(store, ops)
     final = _final(store, "web-server-0")
     assert final["phase"] == "ready" and final["role"] == "server"
     assert final["k3s_version"] == "v1.33.3+k3s1"
     assert _phases(s3, store, "web-server-0") == ["booting", "installing", "ready"]
-    kubeconfig = yaml.safe_load(store.get_bytes("clusters/web/kubeconfig.yaml")[0])
-    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://127.1.2.3:6443"
     nodes = _control(sandbox)["nodes"]
     assert [(n["instance_id"], n["phase"]) for n in nodes] == [(info.instance_id, "ready")]
+    # Nothing is uploaded but reports; the API at the endpoint trusts the bucket's CAs.
+    assert [o.key for o in store.ls("clusters/web/") if "kubeconfig" in o.key] == []
+    with _kube(bundle) as kube:
+        (node,) = kube.nodes()
+        assert (node.name, node.ready, node.kubelet_version) == (
+            "web-server-0",
+            True,
+            "v1.33.3+k3s1",
+        )
+        assert kube.version().startswith("v1.33.3")
 
 
-def test_agents_report_ready_without_a_kubeconfig(store: StateStore, ops: Ec2) -> None:
+def test_nodes_join_go_notready_and_the_api_ends_with_the_cluster(
+    store: StateStore, ops: Ec2, sandbox: SandboxServer, bundle: CABundle
+) -> None:
+    # The agent is launched first: it joins once server-0 has started the API.
+    agent = _launch(store, ops, "web-agent-0")
+    server = _launch(store, ops)
+    _final(store, "web-agent-0")
+    _final(store, "web-server-0")
+    with _kube(bundle) as kube:
+        wait_for(lambda: len(kube.nodes()) == 2, what="both nodes in the API")
+        assert all(n.ready for n in kube.nodes())
+        ops.terminate([agent.instance_id])
+        wait_for(
+            lambda: [n.name for n in kube.nodes() if not n.ready] == ["web-agent-0"],
+            what="the agent to go NotReady",
+        )
+    ops.terminate([server.instance_id])
+    emulator = find_emulator(sandbox)
+    assert emulator is not None
+    wait_for(lambda: emulator.api(HOST) is None, what="the API to stop with the cluster")
+    with _kube(bundle) as kube, pytest.raises(KubeUnreachableError):
+        kube.nodes()
+
+
+def test_reset_stops_the_clusters_apis(store: StateStore, ops: Ec2, sandbox: SandboxServer) -> None:
+    _launch(store, ops)
+    _final(store, "web-server-0")
+    emulator = find_emulator(sandbox)
+    assert emulator is not None and emulator.api(HOST) is not None
+    req = urllib.request.Request(f"{sandbox.endpoint}/moto-api/reset", method="POST", data=b"")
+    urllib.request.urlopen(req, timeout=10).read()
+    assert emulator.api(HOST) is None
+
+
+def test_a_hostile_bundle_fails_server0(store: StateStore, ops: Ec2, s3: Any) -> None:
+    s3.put_object(Bucket=store.bucket, Key=store.key(BUNDLE_KEY), Body=b'{"files": {"../x": ""}}')
+    _launch(store, ops)
+    final = _final(store, "web-server-0")
+    assert final["phase"] == "failed" and "CA bundle was refused" in final["message"]
+
+
+def test_agents_report_ready_and_upload_nothing(store: StateStore, ops: Ec2) -> None:
     _launch(store, ops, "web-agent-0")
     assert _final(store, "web-agent-0")["phase"] == "ready"
-    assert not _exists(store, "clusters/web/kubeconfig.yaml")
+    assert {o.key for o in store.ls("clusters/web/")} == {
+        "clusters/web/secret/token",
+        BUNDLE_KEY,
+        _report_key("web-agent-0"),
+    }
 
 
 def test_instances_without_goman_user_data_are_left_alone(
@@ -234,7 +307,10 @@ def test_only_loopback_urls_are_ever_requested(monkeypatch: pytest.MonkeyPatch) 
 
 def test_tick_survives_garbage_user_data() -> None:
     emulator = NodeEmulator(boot_delay=0)
-    emulator._scan = lambda: {("a", "r", "i-1"): "%%%not base64", ("a", "r", "i-2"): None}  # type: ignore[method-assign]
+    emulator._scan = lambda: {  # type: ignore[method-assign]
+        ("a", "r", "i-1"): ("%%%not base64", "", ""),
+        ("a", "r", "i-2"): (None, "", ""),
+    }
     emulator.tick()
     assert emulator.snapshot()["nodes"] == []
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from textual.widgets import DataTable, Input, Select, Static, Tab
 from textual.widgets._footer import FooterKey
 
@@ -157,22 +156,11 @@ async def test_enter_confirms_a_dialog_wherever_the_focus_is(
             )
         ],
     )
+    from goman.provision.pki import generate_cluster_cas
+
     store.put_bytes(
-        "clusters/web/kubeconfig.yaml",
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {"name": "default", "cluster": {"server": "https://203.0.113.5:6443"}}
-                ],
-                "users": [{"name": "default", "user": {"token": "t"}}],
-                "contexts": [
-                    {"name": "default", "context": {"cluster": "default", "user": "default"}}
-                ],
-                "current-context": "default",
-            }
-        ).encode(),
+        "clusters/web/secrets/ca-bundle.json",
+        generate_cluster_cas().to_bytes(),
         create=True,
     )
     app = make_app()

@@ -47,14 +47,6 @@ def _read_with_shared(store: StateStore, rel: str | None = None) -> Versioned[An
     return got[0] if rel else None
 
 
-KUBECONFIG = "kubeconfig.yaml"
-
-
-def kubeconfig_key(name: str) -> str:
-    """Where server-0 uploads the admin kubeconfig (server rewritten to the endpoint)."""
-    return keys.cluster_artefact(name, KUBECONFIG)
-
-
 def _spec(**values: Any) -> ClusterSpec:
     try:
         return ClusterSpec(**values)
@@ -344,32 +336,12 @@ def get_cluster(store: StateStore, name: str) -> ClusterDoc:
     return load_cluster(store, name)
 
 
-def read_kubeconfig(store: StateStore, name: str) -> str:
-    """The admin kubeconfig server-0 uploaded, with the server set to the cluster's endpoint."""
-    valid_name(name)
-    try:
-        body, _, _ = store.get_bytes(kubeconfig_key(name))
-    except NotFoundError:
-        doc = load_cluster(store, name)
-        if doc.status.phase == "Failed":
-            raise NotFoundError(
-                f"Cluster {name!r} failed before server-0 was ready, so it has no kubeconfig.",
-                f"See why with `goman cluster get {name}`; `goman cluster retry {name}` tries "
-                "again.",
-            ) from None
-        raise NotFoundError(
-            f"Cluster {name!r} has no kubeconfig yet (it is {doc.status.phase}).",
-            f"It is uploaded when server-0 is ready: follow with `goman cluster get {name}`.",
-        ) from None
-    return body.decode()
-
-
 def kubeconfig_for(store: StateStore, name: str, context: str) -> dict[str, Any]:
-    """The kubeconfig as a document whose cluster, user and context are all named `context`."""
-    from goman.provision.kubeconfig import context_kubeconfig
+    """The cluster-admin kubeconfig of NAME (built here, see clusters/access.py), its
+    cluster, user and context all named `context`."""
+    from goman.clusters.access import admin_kubeconfig_for
 
-    data: dict[str, Any] = context_kubeconfig(read_kubeconfig(store, name), context)
-    return data
+    return admin_kubeconfig_for(store, load_cluster(store, name), context)
 
 
 def default_context(store: StateStore, name: str) -> str:

@@ -497,7 +497,9 @@ class Ec2:
             "MetadataOptions": {
                 "HttpTokens": "required",
                 "HttpEndpoint": "enabled",
-                "HttpPutResponseHopLimit": 2,
+                # 1: a pod's traffic takes a second hop, so pods cannot reach IMDS and
+                # read the user-data (its presigned URLs) or the instance's credentials.
+                "HttpPutResponseHopLimit": 1,
             },
             "BlockDeviceMappings": [
                 {

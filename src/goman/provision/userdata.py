@@ -1,16 +1,19 @@
 """The user-data script that turns a fresh Ubuntu instance into a K3s node, without SSH.
 
 The node talks to nothing but S3, through presigned URLs goman puts in the script:
-one GET for the join secret (so the secret itself never sits in user-data, which anyone
-with ec2:DescribeInstanceAttribute can read), one PUT for its progress reports, and on
-server-0 one PUT for the admin kubeconfig. The protocol is described in docs/bootstrap.md;
-the sandbox's node emulator follows the same one.
+one GET for its join secret (so no secret ever sits in user-data, which anyone with
+ec2:DescribeInstanceAttribute can read), one PUT for its progress reports; servers GET the
+agent token too, and server-0 GETs the cluster's CA bundle, which it writes under K3s's
+server/tls before K3s first starts. No node uploads anything but its reports: goman builds
+kubeconfigs itself. The protocol is described in docs/bootstrap.md; the sandbox's node
+emulator follows the same one.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from goman.aws.errors import GomanError
 
@@ -19,11 +22,11 @@ USER_DATA_LIMIT = 16 * 1024
 K3S_INSTALL_URL = "https://get.k3s.io"
 API_PORT = 6443
 
-# What the report and kubeconfig uploads send as Content-Type. It is a signed header of the
-# presigned PUT, so it must equal what the URL was presigned with (StateStore.presign_put's
-# default is application/json).
+# What the report uploads send as Content-Type. It is a signed header of the presigned PUT,
+# so it must equal what the URL was presigned with (StateStore.presign_put's default).
 REPORT_CONTENT_TYPE = "application/json"
-DEFAULT_KUBECONFIG_CONTENT_TYPE = "application/json"
+# server-0 runs this stdlib-only script (shipped in its user-data) to write the CA bundle.
+UNPACK_SCRIPT = Path(__file__).parent / "pki" / "unpack.py"
 
 PHASES = ("booting", "installing", "ready", "failed")
 
@@ -38,14 +41,16 @@ class NodeBootstrap:
     role: str  # server | agent
     index: int
     k3s_version: str  # e.g. v1.33.3+k3s1 (pinned, never "latest")
-    token_url: str  # presigned GET of the join secret
+    token_url: str  # presigned GET of the join secret (an agent's: the agent token)
     report_url: str  # presigned PUT of this node's report JSON
-    kubeconfig_url: str | None  # presigned PUT, server-0 only
+    ca_bundle_url: str | None  # presigned GET of the CA bundle, server-0 only
     server_url: str | None  # None on server-0, else https://<server-0 private IP>:6443
     endpoint_host: str  # the Elastic IP: --tls-san and the kubeconfig's server address
     bucket_owner: str  # account id, sent as x-amz-expected-bucket-owner (a signed header)
     cluster_init: bool  # ha server-0: start embedded etcd
-    kubeconfig_content_type: str = DEFAULT_KUBECONFIG_CONTENT_TYPE
+    # Servers only: presigned GET of the agent-only token (--agent-token-file). None for a
+    # cluster created before agents had their own token: everything joins with one token.
+    agent_token_url: str | None = None
 
 
 def shell_quote(value: str) -> str:
@@ -58,8 +63,10 @@ def _check(b: NodeBootstrap) -> None:
         raise ValueError(f"role must be server or agent, not {b.role!r}")
     if b.server_url is None and not (b.role == "server" and b.index == 0):
         raise ValueError(f"{b.node}: only server-0 starts without a server URL")
-    if b.kubeconfig_url is not None and b.server_url is not None:
-        raise ValueError(f"{b.node}: only server-0 uploads the kubeconfig")
+    if b.ca_bundle_url is not None and b.server_url is not None:
+        raise ValueError(f"{b.node}: only server-0 writes the CA bundle")
+    if b.agent_token_url is not None and b.role != "server":
+        raise ValueError(f"{b.node}: only servers are given the agent token")
     for name in ("cluster", "node", "k3s_version", "endpoint_host", "bucket_owner"):
         value = getattr(b, name)
         if not value or any(c in value for c in "\n\r\0"):
@@ -77,15 +84,16 @@ def render_user_data(b: NodeBootstrap) -> str:
         "GOMAN_K3S_VERSION": b.k3s_version,
         "GOMAN_TOKEN_URL": b.token_url,
         "GOMAN_REPORT_URL": b.report_url,
-        "GOMAN_KUBECONFIG_URL": b.kubeconfig_url or "",
-        "GOMAN_KUBECONFIG_TYPE": b.kubeconfig_content_type,
+        "GOMAN_CA_BUNDLE_URL": b.ca_bundle_url or "",
+        "GOMAN_AGENT_TOKEN_URL": b.agent_token_url or "",
         "GOMAN_SERVER_URL": b.server_url or "",
         "GOMAN_ENDPOINT_HOST": b.endpoint_host,
         "GOMAN_BUCKET_OWNER": b.bucket_owner,
         "GOMAN_CLUSTER_INIT": "true" if b.cluster_init else "false",
     }
     head = "\n".join(f"{k}={shell_quote(v)}" for k, v in values.items())
-    script = f"#!/bin/bash\n{MARKER}\n{_INTRO}\n{head}\n{_BODY}"
+    unpack = _unpack_block() if b.ca_bundle_url else ""
+    script = f"#!/bin/bash\n{MARKER}\n{_INTRO}\n{head}\n{unpack}{_BODY}"
     if len(script.encode()) > USER_DATA_LIMIT:
         raise GomanError(
             f"The bootstrap script for {b.node} is {len(script.encode())} bytes, over EC2's "
@@ -93,6 +101,19 @@ def render_user_data(b: NodeBootstrap) -> str:
             "This is a bug in goman (the presigned URLs are unusually long); please report it.",
         )
     return script
+
+
+def _unpack_block() -> str:
+    """A shell function printing unpack.py's source. Shipped gzipped in base64 (its 4 KB
+    would not fit beside four long presigned URLs): base64's alphabet cannot end the
+    quoted here-document early."""
+    import base64
+    import gzip
+    import textwrap
+
+    packed = base64.b64encode(gzip.compress(UNPACK_SCRIPT.read_bytes(), 9, mtime=0)).decode()
+    lines = "\n".join(textwrap.wrap(packed, 76))
+    return f"unpack_py() {{\n  base64 -d <<'GOMAN_UNPACK_PY' | gzip -dc\n{lines}\nGOMAN_UNPACK_PY\n}}\n"
 
 
 def read_user_data(text: str) -> dict[str, str] | None:
@@ -116,9 +137,9 @@ def read_user_data(text: str) -> dict[str, str] | None:
 
 
 _INTRO = """\
-# K3s node bootstrap written by goman. No SSH: this node reports its progress, and
-# server-0 its kubeconfig, through presigned S3 URLs that expire within the hour; the
-# cluster's join secret is fetched from one of them, never written here.
+# K3s node bootstrap written by goman. No SSH: this node reports its progress through a
+# presigned S3 URL that expires within the hour; its join secret (and on server-0 the
+# cluster's CA bundle) is fetched from others, never written here.
 # Log: /var/log/goman-bootstrap.log
 set -Eeuo pipefail
 umask 077
@@ -210,6 +231,30 @@ if [ ! -s "$token_file" ]; then
 fi
 chmod 600 "$token_file"
 
+agent_token_file=""
+if [ -n "$GOMAN_AGENT_TOKEN_URL" ]; then
+  GOMAN_STEP="fetching the agent token"
+  agent_token_file="$GOMAN_ROOT/etc/rancher/k3s/goman-agent-token"
+  get_url "$GOMAN_AGENT_TOKEN_URL" "$agent_token_file"
+  if [ ! -s "$agent_token_file" ]; then
+    GOMAN_STEP="reading the agent token (empty)"
+    false
+  fi
+  chmod 600 "$agent_token_file"
+fi
+
+if [ -n "$GOMAN_CA_BUNDLE_URL" ]; then
+  # K3s keeps CA files it finds in server/tls at its first start: the cluster's trust
+  # anchors are goman's, so goman can sign the admin's client certificate itself.
+  GOMAN_STEP="fetching the cluster's CA bundle"
+  bundle="$GOMAN_ROOT/var/lib/goman/ca-bundle.json"
+  get_url "$GOMAN_CA_BUNDLE_URL" "$bundle"
+  GOMAN_STEP="writing the cluster's CA files"
+  unpack_py >"$GOMAN_ROOT/var/lib/goman/unpack.py"
+  python3 "$GOMAN_ROOT/var/lib/goman/unpack.py" "$GOMAN_ROOT/var/lib/rancher/k3s/server/tls" <"$bundle"
+  rm -f "$bundle"
+fi
+
 GOMAN_STEP="downloading the K3s installer"
 installer="$GOMAN_ROOT/var/lib/goman/install-k3s.sh"
 curl -fsSL --retry 8 --retry-delay 3 --connect-timeout 10 -o "$installer" "$GOMAN_K3S_INSTALL_URL"
@@ -218,6 +263,9 @@ GOMAN_STEP="installing K3s"
 args=("$GOMAN_ROLE" --node-name "$GOMAN_NODE" --token-file "$token_file")
 if [ "$GOMAN_ROLE" = "server" ]; then
   args+=(--tls-san "$GOMAN_ENDPOINT_HOST" --write-kubeconfig-mode 0600)
+  if [ -n "$agent_token_file" ]; then
+    args+=(--agent-token-file "$agent_token_file")
+  fi
   if [ "$GOMAN_CLUSTER_INIT" = "true" ]; then
     args+=(--cluster-init)
   elif [ -n "$GOMAN_SERVER_URL" ]; then
@@ -245,15 +293,6 @@ until [ "$(k3s kubectl --kubeconfig "$node_kubeconfig" get node "$GOMAN_NODE" \
   fi
   sleep 5
 done
-
-if [ -n "$GOMAN_KUBECONFIG_URL" ]; then
-  GOMAN_STEP="uploading the kubeconfig"
-  public_kubeconfig="$GOMAN_ROOT/var/lib/goman/kubeconfig.yaml"
-  sed -E "s#^([[:space:]]*server:[[:space:]]*).*#\1https://$GOMAN_ENDPOINT_HOST:6443#" \
-    "$node_kubeconfig" >"$public_kubeconfig"
-  put_url "$GOMAN_KUBECONFIG_URL" "$GOMAN_KUBECONFIG_TYPE" "$public_kubeconfig"
-  rm -f "$public_kubeconfig"
-fi
 
 GOMAN_STEP="done"
 report ready "K3s $GOMAN_K3S_VERSION is Ready"

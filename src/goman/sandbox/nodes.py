@@ -4,7 +4,14 @@ moto's instances never run anything. This thread watches moto's EC2 backends (in
 every account and region) for running instances whose user-data carries the goman
 bootstrap marker, reads the presigned URLs out of that user-data and, after a boot delay,
 follows the protocol of docs/bootstrap.md: PUT booting, PUT installing, GET the join
-secret, then PUT ready (server-0 first PUTs a kubeconfig) - or PUT failed.
+secret, then PUT ready - or PUT failed.
+
+Each cluster also gets a Kubernetes API (`sandbox.kubeapi.EmulatedCluster`): when server-0
+boots, it GETs the cluster's CA bundle through the same presigned URL a real server-0 uses
+and starts the API at the cluster's endpoint (Elastic IPs are 127.x.y.z here, so it binds
+https://EIP:6443). Each node joins it as Ready just before it reports ready, turns NotReady
+when its instance stops or terminates, and the API stops when the cluster's last instance
+is gone, when the sandbox is reset and when it stops.
 
 Knobs (boot delay, which nodes fail) can be changed while it runs: over HTTP with
 POST /goman-sandbox/nodes {"boot_delay": 0.5, "fail": ["web-agent-*"]}, or on the object.
@@ -51,41 +58,21 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _loopback_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def is_loopback(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme in {"http", "https"} and (parts.hostname or "") in LOOPBACK
 
 
-def fake_kubeconfig(endpoint_host: str, k3s_version: str) -> str:
-    """A K3s-shaped admin kubeconfig whose server is the cluster's public endpoint."""
-
-    def b64(text: str) -> str:
-        return base64.b64encode(text.encode()).decode()
-
-    cert = "-----BEGIN CERTIFICATE-----\nZ29tYW4tc2FuZGJveA==\n-----END CERTIFICATE-----\n"
-    key = "-----BEGIN EC PRIVATE KEY-----\nZ29tYW4tc2FuZGJveA==\n-----END EC PRIVATE KEY-----\n"
-    return (
-        "# goman sandbox: emulated K3s " + k3s_version + " (no real API server answers)\n"
-        "apiVersion: v1\n"
-        "clusters:\n"
-        "- cluster:\n"
-        f"    certificate-authority-data: {b64(cert)}\n"
-        f"    server: https://{endpoint_host}:6443\n"
-        "  name: default\n"
-        "contexts:\n"
-        "- context:\n"
-        "    cluster: default\n"
-        "    user: default\n"
-        "  name: default\n"
-        "current-context: default\n"
-        "kind: Config\n"
-        "preferences: {}\n"
-        "users:\n"
-        "- name: default\n"
-        "  user:\n"
-        f"    client-certificate-data: {b64(cert)}\n"
-        f"    client-key-data: {b64(key)}\n"
-    )
+API_PORT = 6443
 
 
 @dataclass
@@ -94,6 +81,7 @@ class _Node:
     values: dict[str, str]
     first_seen: float
     generation: int
+    addresses: tuple[str, str] = ("", "")  # private, public
     done: list[str] = field(default_factory=list)  # steps taken
     phase: str = "launched"
     finished: bool = False
@@ -138,6 +126,11 @@ class NodeEmulator:
         self._generation = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.api_port = API_PORT
+        self._apis: dict[str, Any] = {}  # endpoint host -> EmulatedCluster
+        self._joined: dict[tuple[str, str, str], tuple[str, str]] = {}  # key -> (host, node)
+        self._waiting: dict[str, list[_Node]] = {}  # host -> nodes ready before its API
+        self._api_lock = threading.Lock()
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -160,6 +153,106 @@ class NodeEmulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self.stop_apis()
+
+    # -- the clusters' Kubernetes APIs --------------------------------------------------
+
+    def api(self, host: str) -> Any:
+        """The EmulatedCluster serving https://host:6443, if one runs."""
+        with self._api_lock:
+            return self._apis.get(host)
+
+    def stop_apis(self) -> None:
+        with self._api_lock:
+            apis, self._apis = list(self._apis.values()), {}
+            self._joined.clear()
+            self._waiting.clear()
+        for api in apis:
+            api.stop()
+
+    def _start_api(self, node: _Node, body: str) -> str | None:
+        """Start the cluster's API from the CA bundle server-0 fetched; None or a reason."""
+        from goman.aws.errors import GomanError
+        from goman.provision.pki.bundle import CABundle
+        from goman.sandbox.kubeapi.server import EmulatedCluster
+
+        host = node.values.get("GOMAN_ENDPOINT_HOST", "")
+        if not _loopback_ip(host):
+            return f"the endpoint {host} is not a loopback address"
+        with self._api_lock:
+            if host in self._apis:
+                return None
+        try:
+            bundle = CABundle.from_bytes(body.encode(), source="The CA bundle")
+        except GomanError as exc:
+            return f"the CA bundle was refused: {exc}"
+        api = EmulatedCluster(
+            bundle,
+            host=host,
+            port=self.api_port,
+            version=node.values.get("GOMAN_K3S_VERSION") or "v1.33.3+k3s1",
+        )
+        try:
+            api.start()
+        except OSError as exc:
+            return f"cannot serve the Kubernetes API at {host}:{self.api_port}: {exc}"
+        with self._api_lock:
+            if node.generation != self._generation or host in self._apis:
+                stale = True
+            else:
+                stale = False
+                self._apis[host] = api
+        if stale:
+            api.stop()
+            return None
+        with self._api_lock:
+            waiting = self._waiting.pop(host, [])
+        for other in waiting:
+            self._join(other)
+        return None
+
+    def _join(self, node: _Node) -> None:
+        """The node registers with its cluster's API as Ready (as its kubelet would)."""
+        v = node.values
+        host = v.get("GOMAN_ENDPOINT_HOST", "")
+        with self._api_lock:
+            api = self._apis.get(host)
+            if api is None:  # joins once server-0 has started the API
+                self._waiting.setdefault(host, []).append(node)
+                return
+        role = "server" if v.get("GOMAN_ROLE") == "server" else "agent"
+        etcd = role == "server" and (
+            v.get("GOMAN_CLUSTER_INIT") == "true" or bool(v.get("GOMAN_SERVER_URL"))
+        )
+        api.state.add_node(
+            node.name,
+            role=role,
+            kubelet_version=v.get("GOMAN_K3S_VERSION") or None,
+            internal_ip=node.addresses[0],
+            external_ip=node.addresses[1] or None,
+            ready=True,
+            etcd=etcd,
+        )
+        with self._api_lock:
+            self._joined[node.key] = (host, node.name)
+
+    def _left(self, gone: list[tuple[str, str, str]], running: set[tuple[str, str, str]]) -> None:
+        """Instances that stopped or terminated: their Nodes go NotReady (deleting a Node is
+        the cluster owner's job); a cluster with no instance left loses its API."""
+        with self._api_lock:
+            left = [(k, self._joined.pop(k)) for k in gone if k in self._joined]
+            alive = {self._joined[k][0] for k in self._joined if k in running}
+            apis = dict(self._apis)
+        for _, (host, name) in left:
+            api = apis.get(host)
+            if api is not None and api.state.node(name) is not None:
+                api.state.set_node_ready(name, False)
+        ended = {host for _, (host, _) in left} - alive
+        for host in ended:
+            with self._api_lock:
+                api = self._apis.pop(host, None)
+            if api is not None:
+                api.stop()
 
     # -- knobs --------------------------------------------------------------------------
 
@@ -182,6 +275,7 @@ class NodeEmulator:
             self._ignored.clear()
             self.boot_delay = self.default_boot_delay
             self.fail_patterns = list(self.default_fail_patterns)
+        self.stop_apis()
 
     def fails(self, node: str) -> str | None:
         """The fail pattern that matches a node name, if any."""
@@ -251,11 +345,12 @@ class NodeEmulator:
             except Exception:  # the emulator must never take the sandbox down
                 log.exception("node emulator tick failed")
 
-    def _scan(self) -> dict[tuple[str, str, str], Any]:
-        """Running instances as {(account, region, id): raw user-data} (read under the lock)."""
+    def _scan(self) -> dict[tuple[str, str, str], tuple[Any, str, str]]:
+        """Running instances as {(account, region, id): (raw user-data, private IP, public
+        IP)} (read under the lock)."""
         from moto.ec2.models import ec2_backends
 
-        found: dict[tuple[str, str, str], Any] = {}
+        found: dict[tuple[str, str, str], tuple[Any, str, str]] = {}
         with self.server_lock() if self.server_lock else threading.Lock():
             for account, per_region in list(dict.items(ec2_backends)):
                 for region, backend in list(dict.items(per_region)):
@@ -263,7 +358,11 @@ class NodeEmulator:
                         for inst in list(reservation.instances):
                             state = getattr(getattr(inst, "_state", None), "name", "")
                             if state == "running":
-                                found[(str(account), str(region), str(inst.id))] = inst.user_data
+                                found[(str(account), str(region), str(inst.id))] = (
+                                    inst.user_data,
+                                    str(getattr(inst, "private_ip", "") or ""),
+                                    str(getattr(inst, "public_ip", "") or ""),
+                                )
         return found
 
     def tick(self) -> None:
@@ -272,12 +371,14 @@ class NodeEmulator:
         now = time.monotonic()
         with self._lock:
             generation = self._generation
-            for key in [k for k in self._nodes if k not in running]:
+            gone = [k for k in self._nodes if k not in running]
+            for key in gone:
                 del self._nodes[key]  # terminated (or stopped): forget it
             self._ignored &= set(running)
             fresh = [k for k in running if k not in self._nodes and k not in self._ignored]
+        self._left(gone, set(running))
         for key in fresh:
-            text = _user_data_text(running[key])
+            text = _user_data_text(running[key][0])
             values = read_user_data(text) if text and MARKER in text else None
             with self._lock:
                 if generation != self._generation:
@@ -285,7 +386,8 @@ class NodeEmulator:
                 if values is None or not values.get("GOMAN_REPORT_URL"):
                     self._ignored.add(key)
                 else:
-                    self._nodes[key] = _Node(key, values, now, generation)
+                    addresses = (running[key][1], running[key][2])
+                    self._nodes[key] = _Node(key, values, now, generation, addresses)
         with self._lock:
             delay = self.boot_delay
             due = [n for n in self._nodes.values() if not n.finished]
@@ -341,18 +443,21 @@ class NodeEmulator:
                 f"{pattern!r} (--fail-node)",
             )
             return "stop"
-        kubeconfig_url = v.get("GOMAN_KUBECONFIG_URL", "")
-        if kubeconfig_url:
-            text = fake_kubeconfig(v.get("GOMAN_ENDPOINT_HOST", ""), v.get("GOMAN_K3S_VERSION", ""))
-            sent = self._request(
-                node,
-                "PUT",
-                kubeconfig_url,
-                text.encode(),
-                v.get("GOMAN_KUBECONFIG_TYPE") or "application/json",
-            )
-            if sent is None:
+        agent_token_url = v.get("GOMAN_AGENT_TOKEN_URL", "")
+        if agent_token_url:
+            agent_token = self._request(node, "GET", agent_token_url)
+            if agent_token is None or not agent_token.strip():
                 return "retry"
+        bundle_url = v.get("GOMAN_CA_BUNDLE_URL", "")
+        if bundle_url:
+            body = self._request(node, "GET", bundle_url)
+            if body is None:
+                return "retry"
+            problem = self._start_api(node, body)
+            if problem is not None:
+                self._report(node, "failed", f"writing the cluster's CA files failed: {problem}")
+                return "stop"
+        self._join(node)
         return (
             "ok"
             if self._report(node, "ready", f"K3s {v.get('GOMAN_K3S_VERSION', '')} is Ready")

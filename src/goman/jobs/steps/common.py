@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from goman.aws.errors import GomanError
+from goman.clusters.access import CA_BUNDLE as CA_BUNDLE
 from goman.clusters.state import find_cluster, update_cluster
 from goman.models.base import Document
 from goman.models.cluster import ClusterDoc, NodeStatus
@@ -26,7 +27,9 @@ from goman.state import keys
 from goman.state.store import StateStore
 
 JOIN_TOKEN = "secrets/join-token"
-KUBECONFIG = "kubeconfig.yaml"
+# Agents join with this one (K3s --agent-token): an agent's user-data never holds a URL
+# to the server token, so a compromised agent cannot join as a server.
+AGENT_TOKEN = "secrets/agent-token"
 NODES_DIR = "nodes/"
 API_PORT = 6443
 
@@ -281,6 +284,24 @@ class StepContext:
 
     def ami(self) -> Any:
         return self.ami_later().result()
+
+    def has_agent_token(self) -> bool:
+        """Whether the cluster's agents join with their own token (one look per job; a
+        create's prepare step has just made it)."""
+        if self.job.type == "create":
+            return True
+
+        def look() -> bool:
+            from goman.aws.errors import NotFoundError
+
+            try:
+                self.store.get_bytes(keys.cluster_artefact(self.job.cluster, AGENT_TOKEN))
+            except NotFoundError:
+                return False
+            return True
+
+        found: bool = self._lookup("agent-token", look).result()
+        return found
 
     def tagged_at_start(self) -> list[Any]:
         """What was tagged with the cluster when the job began (its resources made before)."""

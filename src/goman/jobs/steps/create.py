@@ -17,9 +17,10 @@ from typing import Any
 from goman.aws.parallel import both, each
 from goman.jobs import outcome
 from goman.jobs.steps.common import (
+    AGENT_TOKEN,
     API_PORT,
+    CA_BUNDLE,
     JOIN_TOKEN,
-    KUBECONFIG,
     NODES_DIR,
     NodeReport,
     StepContext,
@@ -36,20 +37,45 @@ from goman.state.store import Conflict
 LAUNCH_AT_ONCE = 10
 
 
-def prepare(ctx: StepContext, deadline: float) -> str:
-    doc = ctx.cluster()
-    # The join secret is written once and never replaced: nodes that already booted
-    # hold it (the original tool regenerated it on every pass).
+def _ca_bundle() -> bytes:
+    from goman.provision.pki import generate_cluster_cas
+
+    return generate_cluster_cas().to_bytes()
+
+
+def _create_once(ctx: StepContext, rel: str, make: Any, content_type: str) -> bool:
+    """Write `rel` only if it does not exist yet: True if this call wrote it."""
     try:
         ctx.store.put_bytes(
-            keys.cluster_artefact(doc.name, JOIN_TOKEN),
-            secrets.token_urlsafe(32).encode(),  # no newline: K3S_TOKEN_FILE is read as-is
+            keys.cluster_artefact(ctx.cluster().name, rel),
+            make(),
             create=True,
-            content_type="text/plain",
+            content_type=content_type,
         )
-        made = "join secret created"
+        return True
     except Conflict:
-        made = "join secret already there"
+        return False
+
+
+def prepare(ctx: StepContext, deadline: float) -> str:
+    # Secrets are written once and never replaced: nodes that already booted hold them
+    # (the original tool regenerated the join secret on every pass), and K3s never lets
+    # its CAs change. Only a create makes the agent token and the CA bundle: a cluster
+    # created before they existed keeps its one token and its own CAs.
+    def token() -> bytes:
+        return secrets.token_urlsafe(32).encode()  # no newline: token files are read as-is
+
+    wanted: list[tuple[str, str, Any, str]] = [("join secret", JOIN_TOKEN, token, "text/plain")]
+    if ctx.job.type == "create":
+        wanted += [
+            ("agent token", AGENT_TOKEN, token, "text/plain"),
+            ("CA bundle", CA_BUNDLE, _ca_bundle, "application/json"),
+        ]
+    written = each(lambda w: _create_once(ctx, w[1], w[2], w[3]), wanted)
+    made = ", ".join(
+        f"{w[0]} {'created' if new else 'already there'}"
+        for w, new in zip(wanted, written, strict=True)
+    )
 
     def change(d: ClusterDoc) -> None:
         if ctx.job.type == "create":
@@ -131,16 +157,23 @@ def _launch_node(ctx: StepContext, role: str, i: int, subnets: list[Any], ami: A
         if server0 is None or not server0.private_ip:
             raise StepFailed("server-0 has no recorded private IP to join")
         server_url = f"https://{server0.private_ip}:{API_PORT}"
+    split = ctx.has_agent_token()
+    token = AGENT_TOKEN if role == "agent" and split else JOIN_TOKEN
     boot = NodeBootstrap(
         cluster=doc.name,
         node=name,
         role=role,
         index=i,
         k3s_version=doc.spec.k3s_version,
-        token_url=ctx.store.presign_get(keys.cluster_artefact(doc.name, JOIN_TOKEN)),
+        token_url=ctx.store.presign_get(keys.cluster_artefact(doc.name, token)),
         report_url=ctx.store.presign_put(report_key(doc.name, name)),
-        kubeconfig_url=(
-            ctx.store.presign_put(keys.cluster_artefact(doc.name, KUBECONFIG)) if first else None
+        ca_bundle_url=(
+            ctx.store.presign_get(keys.cluster_artefact(doc.name, CA_BUNDLE)) if first else None
+        ),
+        agent_token_url=(
+            ctx.store.presign_get(keys.cluster_artefact(doc.name, AGENT_TOKEN))
+            if role == "server" and split
+            else None
         ),
         server_url=server_url,
         endpoint_host=doc.status.eip_address or "",
