@@ -32,7 +32,18 @@ LIST_FIELDS = {
     "cost_per_hour",
     "created_at",
 }
-GET_FIELDS = {"name", "mode", "region", "phase", "workers", "endpoint", "nodes", "job", "message"}
+GET_FIELDS = {
+    "name",
+    "mode",
+    "region",
+    "phase",
+    "workers",
+    "endpoint",
+    "nodes",
+    "job",
+    "message",
+    "kubernetes",
+}
 NODE_FIELDS = {
     "name",
     "role",
@@ -43,6 +54,7 @@ NODE_FIELDS = {
     "private_ip",
     "public_ip",
     "phase",
+    "kubernetes",
 }
 
 

@@ -181,11 +181,12 @@ def list_(app: App, fmt: str) -> None:
 @pass_app
 def get(app: App, name: str, fmt: str) -> None:
     """Show one cluster: spec, phase, nodes and its job."""
+    from goman.clusters.access import live_view
     from goman.clusters.service import get_cluster
     from goman.clusters.views import cluster_view
 
     doc = get_cluster(app.store, name)
-    view = cluster_view(doc)
+    view = cluster_view(doc, live_view(app.store, doc))
 
     def text(v: dict[str, Any]) -> str:
         rows = [
@@ -195,6 +196,7 @@ def get(app: App, name: str, fmt: str) -> None:
             ("Phase", v["phase"]),
             ("Workers", v["workers"]),
             ("Endpoint", v["endpoint"]),
+            ("Kubernetes", _kubernetes_line(v["kubernetes"])),
             ("Job", v["job"]),
             ("Message", v["message"]),
         ]
@@ -214,14 +216,38 @@ def get(app: App, name: str, fmt: str) -> None:
                     n["private_ip"],
                     n["public_ip"],
                     n["phase"],
+                    _node_ready(n["kubernetes"]),
                 ]
                 for n in v["nodes"]
             ],
-            ["node", "role", "instance", "az", "state", "private ip", "public ip", "phase"],
+            [
+                "node",
+                "role",
+                "instance",
+                "az",
+                "state",
+                "private ip",
+                "public ip",
+                "phase",
+                "k8s",
+            ],
         )
         return head + "\n\n" + nodes
 
     emit(view, fmt, text=text)
+
+
+def _node_ready(k: dict[str, Any] | None) -> str:
+    if k is None:
+        return "-"
+    text = "Ready" if k["ready"] else "NotReady"
+    return text + ("" if k["schedulable"] else ",SchedulingDisabled")
+
+
+def _kubernetes_line(k: dict[str, Any]) -> str:
+    if k["reachable"]:
+        return f"{k['version']} (API reachable)"
+    return "API not reachable from here: " + str(k.get("error") or "no answer")
 
 
 def _last_job_type(app: App, doc: ClusterDoc) -> str | None:
@@ -242,12 +268,40 @@ def _last_job_type(app: App, doc: ClusterDoc) -> str | None:
 @click.option("--workers", type=click.IntRange(0, 100), required=True, help="Agents wanted.")
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
 @click.option("--timeout", callback=_duration, help="How long new nodes may take (e.g. 15m).")
+@click.option(
+    "--drain-timeout",
+    callback=_duration,
+    help="How long draining a removed agent may take (e.g. 10m). [default: 5m]",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Remove agents even when their drain cannot finish (budgets are then not honoured).",
+)
 @pass_app
-def scale(app: App, name: str, workers: int, detach: bool, timeout: float | None) -> None:
-    """Change the number of agents of NAME (scale-down removes the highest-numbered)."""
+def scale(
+    app: App,
+    name: str,
+    workers: int,
+    detach: bool,
+    timeout: float | None,
+    drain_timeout: float | None,
+    force: bool,
+) -> None:
+    """Change the number of agents of NAME.
+
+    Scale-down removes the highest-numbered agents: each is cordoned, drained (its pods
+    evicted, PodDisruptionBudgets honoured), its Node deleted, then its instance terminated."""
     from goman.clusters.service import scale_cluster
 
-    job = scale_cluster(app.store, name, workers, ready_timeout=timeout)
+    job = scale_cluster(
+        app.store,
+        name,
+        workers,
+        ready_timeout=timeout,
+        drain_timeout=drain_timeout,
+        force=force,
+    )
     if job is None:
         echo(f"Cluster {name} already has {workers} worker(s): nothing to do.", err=True)
         return
@@ -262,12 +316,29 @@ def scale(app: App, name: str, workers: int, detach: bool, timeout: float | None
     callback=_duration,
     help="How long the nodes may take to report ready (e.g. 15m). [default: the failed job's]",
 )
+@click.option(
+    "--drain-timeout",
+    callback=_duration,
+    help="A scale-down: how long each drain may take. [default: the failed job's]",
+)
+@click.option(
+    "--force", is_flag=True, help="A scale-down: remove agents whose drain cannot finish."
+)
 @pass_app
-def retry(app: App, name: str, detach: bool, timeout: float | None) -> None:
+def retry(
+    app: App,
+    name: str,
+    detach: bool,
+    timeout: float | None,
+    drain_timeout: float | None,
+    force: bool,
+) -> None:
     """Run a Failed create or scale of NAME again, replacing the nodes that failed."""
     from goman.clusters.service import retry_cluster
 
-    job = retry_cluster(app.store, name, ready_timeout=timeout)
+    job = retry_cluster(
+        app.store, name, ready_timeout=timeout, drain_timeout=drain_timeout, force=force or None
+    )
     replace = job.params.get("replace") or []
     if replace:
         nodes = ", ".join(f"{p['node']} ({p['instance_id']})" for p in replace)

@@ -12,6 +12,7 @@ it. Imports of cryptography and the Kubernetes client stay inside the functions.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 from typing import Any
 
 from goman.aws.errors import GomanError, NotFoundError
@@ -125,4 +126,44 @@ def kube_client(
         config,
         timeouts=Timeouts(connect=connect, read=read),
         unreachable_hint=unreachable_hint(doc),
+    )
+
+
+@dataclass
+class LiveNode:
+    ready: bool
+    version: str
+    schedulable: bool
+    pods: int
+
+
+@dataclass
+class LiveCluster:
+    """What the cluster's API says now; `reachable` False with `error` when it cannot be
+    asked (then `nodes` is empty)."""
+
+    reachable: bool
+    version: str | None = None
+    nodes: dict[str, LiveNode] = field(default_factory=dict)
+    error: str | None = None
+
+
+def live_view(store: StateStore, doc: ClusterDoc, *, timeout: float = 5.0) -> LiveCluster:
+    """Ask the cluster's API for its version, nodes and pods per node; never raises."""
+    if not doc.status.endpoint:
+        return LiveCluster(reachable=False, error="the cluster has no endpoint yet")
+    try:
+        with kube_client(store, doc, connect=min(3.0, timeout), read=timeout) as kube:
+            version = kube.version()
+            nodes = kube.nodes()
+            counts = kube.pod_counts()
+    except GomanError as exc:
+        return LiveCluster(reachable=False, error=f"{exc.message} {exc.hint}".strip())
+    return LiveCluster(
+        reachable=True,
+        version=version,
+        nodes={
+            n.name: LiveNode(n.ready, n.kubelet_version, n.schedulable, counts.get(n.name, 0))
+            for n in nodes
+        },
     )

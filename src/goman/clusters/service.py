@@ -212,14 +212,24 @@ def _start_job(
 
 
 def scale_cluster(
-    store: StateStore, name: str, workers: int, *, ready_timeout: float | None = None
+    store: StateStore,
+    name: str,
+    workers: int,
+    *,
+    ready_timeout: float | None = None,
+    drain_timeout: float | None = None,
+    force: bool = False,
 ) -> Job | None:
-    """Set the number of agents; the job launches or removes (highest-numbered first).
+    """Set the number of agents; the job launches or removes (highest-numbered first: each
+    cordoned, drained within `drain_timeout`, its Node deleted, then terminated; `force`
+    goes on when a drain cannot finish).
 
     None, and no job, when a Running cluster already has that many: nothing to do."""
     valid_name(name)
     if not 0 <= workers <= 100:
         raise UsageError(f"--workers must be 0..100, not {workers}.", "Example: --workers 3")
+    if drain_timeout is not None and drain_timeout <= 0:
+        raise UsageError("The drain timeout must be positive.", "Example: --drain-timeout 5m")
     current = load_cluster(store, name)
     if (
         current.spec.workers == workers
@@ -230,6 +240,10 @@ def scale_cluster(
     params: dict[str, Any] = {"workers": workers, "previous_workers": current.spec.workers}
     if ready_timeout is not None:
         params["ready_timeout"] = ready_timeout
+    if drain_timeout is not None:
+        params["drain_timeout"] = drain_timeout
+    if force:
+        params["force"] = True
 
     def mutate(doc: ClusterDoc) -> ClusterDoc:
         if doc.status.phase != "Running":
@@ -262,7 +276,14 @@ def replacement_plan(doc: ClusterDoc) -> list[dict[str, str]]:
     return [{"node": n.name, "instance_id": str(n.instance_id)} for n in chosen]
 
 
-def retry_cluster(store: StateStore, name: str, *, ready_timeout: float | None = None) -> Job:
+def retry_cluster(
+    store: StateStore,
+    name: str,
+    *,
+    ready_timeout: float | None = None,
+    drain_timeout: float | None = None,
+    force: bool | None = None,
+) -> Job:
     """Queue another run of a Failed cluster's create or scale, replacing failed nodes.
 
     The job has the failed job's type and steps, preceded by `replace-failed`; which nodes
@@ -296,6 +317,12 @@ def retry_cluster(store: StateStore, name: str, *, ready_timeout: float | None =
     timeout = ready_timeout or failed_job.params.get("ready_timeout")
     if timeout is not None:
         params["ready_timeout"] = timeout
+    # A scale-down whose drain could not finish is retried with more time, or forced.
+    drain = drain_timeout or failed_job.params.get("drain_timeout")
+    if drain is not None:
+        params["drain_timeout"] = drain
+    if force or (force is None and failed_job.params.get("force")):
+        params["force"] = True
 
     def mutate(doc: ClusterDoc) -> ClusterDoc:
         if doc.status.phase != "Failed":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from goman.models.cluster import ClusterDoc, ClusterSummary
 from goman.models.job import Job
+
+if TYPE_CHECKING:
+    from goman.clusters.access import LiveCluster
 
 
 def summary_view(s: ClusterSummary) -> dict[str, Any]:
@@ -22,7 +25,26 @@ def summary_view(s: ClusterSummary) -> dict[str, Any]:
     }
 
 
-def cluster_view(doc: ClusterDoc) -> dict[str, Any]:
+def cluster_view(doc: ClusterDoc, live: LiveCluster | None = None) -> dict[str, Any]:
+    """The cluster as `cluster get` shows it; with `live` (what its Kubernetes API said),
+    a top-level `kubernetes` and one per node (null where the API said nothing)."""
+    view = _cluster_view(doc)
+    if live is None:
+        return view
+    view["kubernetes"] = {"reachable": live.reachable, "version": live.version}
+    if live.error:
+        view["kubernetes"]["error"] = live.error
+    for node in view["nodes"]:
+        got = live.nodes.get(node["name"])
+        node["kubernetes"] = (
+            None
+            if got is None
+            else {"ready": got.ready, "version": got.version, "schedulable": got.schedulable}
+        )
+    return view
+
+
+def _cluster_view(doc: ClusterDoc) -> dict[str, Any]:
     return {
         "name": doc.name,
         "mode": doc.spec.mode,

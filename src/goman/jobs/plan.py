@@ -20,7 +20,16 @@ CREATE_STEPS: tuple[str, ...] = (
     "wait-ready",
     "finish",
 )
-SCALE_STEPS: tuple[str, ...] = ("prepare", "launch-agents", "remove-agents", "wait-ready", "finish")
+SCALE_STEPS: tuple[str, ...] = (
+    "prepare",
+    "launch-agents",
+    "cordon-agents",
+    "drain-agents",
+    "delete-nodes",
+    "remove-agents",
+    "wait-ready",
+    "finish",
+)
 # Verify before the state document goes: if anything is left, the cluster stays visible
 # (Failed, with what is left) and `cluster delete` can be run again.
 DELETE_STEPS: tuple[str, ...] = (

@@ -60,6 +60,10 @@ class Reconciler(StepContext):
             policy = Policy(
                 attempts=1, timeout=float(job.params.get("ready_timeout") or policy.timeout)
             )
+        elif name == "drain-agents":
+            # The drain keeps its own clock (--drain-timeout); this only bounds the step.
+            drain = float(job.params.get("drain_timeout") or 0)
+            policy = Policy(attempts=1, timeout=max(policy.timeout, drain + 120.0))
         for attempt in range(policy.attempts):
             deadline = time.monotonic() + policy.timeout
             try:

@@ -41,7 +41,13 @@ STEPS: dict[str, StepDef] = {
     "associate-endpoint": StepDef(
         create.associate_endpoint, Policy(attempts=3, timeout=300.0), needs=("launch-servers",)
     ),
-    "remove-agents": StepDef(scale.remove_agents, needs=("prepare",)),
+    # A scale-down: cordon, drain, delete the Node objects, then terminate the instances.
+    "cordon-agents": StepDef(scale.cordon_agents, needs=("prepare",)),
+    "drain-agents": StepDef(
+        scale.drain_agents, Policy(attempts=1, timeout=3600.0), needs=("cordon-agents",)
+    ),
+    "delete-nodes": StepDef(scale.delete_nodes, needs=("drain-agents",)),
+    "remove-agents": StepDef(scale.remove_agents, needs=("prepare", "delete-nodes")),
     "wait-ready": StepDef(
         create.wait_ready,
         Policy(attempts=1, timeout=DEFAULT_READY_TIMEOUT),

@@ -313,7 +313,39 @@ def wait_ready(ctx: StepContext, deadline: float) -> str:
         delay = min(ctx.poll_max, delay * 1.5)
         objs = listing()
     _refresh_instances(ctx, changed)
-    return f"{len(expected)}/{len(expected)} nodes ready"
+    confirmed = _confirm_in_api(ctx, expected, deadline)
+    return f"{len(expected)}/{len(expected)} nodes ready{confirmed}"
+
+
+def _confirm_in_api(ctx: StepContext, expected: list[str], deadline: float) -> str:
+    """Every node Ready through the Kubernetes API (the reports only say the bootstrap
+    ended). A cluster created before goman built its kubeconfig, with no usable one, is
+    taken on its reports alone."""
+    from goman.aws.errors import GomanError
+    from goman.clusters.access import kube_client
+    from goman.kube.errors import KubeError
+
+    try:
+        kube = kube_client(ctx.store, ctx.cluster(), connect=3.0, read=10.0)
+    except KubeError:
+        raise
+    except GomanError as exc:
+        return f" (not confirmed through the API: {exc.message})"
+    delay = ctx.poll_start
+    with kube:
+        while True:
+            try:
+                ready = {n.name for n in kube.nodes() if n.ready}
+                missing = [n for n in expected if n not in ready]
+                if not missing:
+                    return ", Ready in the Kubernetes API"
+                why = f"not Ready in the Kubernetes API: {', '.join(missing)}"
+            except KubeError as exc:
+                why = f"{exc.message} {exc.hint}".strip()
+            if time.monotonic() > deadline:
+                raise StepFailed(f"every node reported ready, but {why}")
+            ctx.sleep(delay)
+            delay = min(ctx.poll_max, delay * 1.5)
 
 
 def _refresh_instances(ctx: StepContext, reports: dict[str, NodeReport]) -> None:

@@ -37,6 +37,7 @@ def replace_failed(ctx: StepContext, deadline: float) -> str:
     ctx.ec2.wait_terminated(ids, timeout=max(1.0, deadline - time.monotonic()))
     # The old node's `failed` report would end the next readiness wait at once.
     each(lambda pair: ctx.store.delete(report_key(doc.name, pair[0])), plan)
+    gone = _delete_nodes(ctx, sorted({node for node, _ in plan}))
 
     def change(d: ClusterDoc) -> None:
         for node, instance in plan:
@@ -52,4 +53,19 @@ def replace_failed(ctx: StepContext, deadline: float) -> str:
             known.message = f"{instance} terminated by a retry; a new instance follows."
 
     ctx.save(change)
-    return "replaced " + ", ".join(f"{node} ({instance})" for node, instance in plan)
+    return "replaced " + ", ".join(f"{node} ({instance})" for node, instance in plan) + gone
+
+
+def _delete_nodes(ctx: StepContext, names: list[str]) -> str:
+    """The replaced nodes' Node objects go too (their new instances register afresh), when
+    the API can be reached: when server-0 itself is replaced, it cannot, and there is no
+    Node left to delete."""
+    from goman.aws.errors import GomanError
+    from goman.clusters.access import kube_client
+
+    try:
+        with kube_client(ctx.store, ctx.cluster(), connect=3.0, read=10.0) as kube:
+            deleted = [name for name in names if kube.delete_node(name)]
+    except GomanError as exc:
+        return f"; Node objects not deleted ({exc.message})"
+    return f"; deleted Node {', '.join(deleted)}" if deleted else ""
