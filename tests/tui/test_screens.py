@@ -41,7 +41,16 @@ async def test_detail_shows_spec_nodes_jobs_and_history_with_a_diff(
         nodes = detail.query_one("#nodes-table", DataTable)
         await wait_for(pilot, lambda: nodes.row_count == 2, what="two nodes")
         server = [str(c) for c in nodes.get_row("web-server-0")]
-        assert server[1] == "server" and server[2].startswith("i-") and server[-1] == "ready"
+        assert server[1] == "server" and server[2].startswith("i-") and server[8] == "ready"
+        # READY, VERSION and PODS come from the cluster's API, asked in a worker.
+        await wait_for(
+            pilot,
+            lambda: str(nodes.get_row("web-server-0")[9]) == "Ready",
+            what="the API's view of the nodes",
+        )
+        server = [str(c) for c in nodes.get_row("web-server-0")]
+        assert server[10] == "v1.33.3+k3s1" and int(server[11]) > 0
+        assert "Kubernetes v1.33.3+k3s1" in str(detail.query_one("#api-note").render())
         assert "t3.medium" in str(detail.query_one("#spec").render())
         assert "Running" in str(detail.query_one("#status").render())
 
@@ -64,6 +73,31 @@ async def test_detail_shows_spec_nodes_jobs_and_history_with_a_diff(
         assert '+    "phase": "Running"' in diff and '-    "phase": ' in diff
         await pilot.press("escape", "escape")
         assert not isinstance(app.screen, DetailScreen | DiffScreen)
+
+
+async def test_detail_says_plainly_when_the_api_cannot_be_reached(
+    make_app: Any, store: StateStore, sandbox: Any
+) -> None:
+    from goman.sandbox.nodes import find_emulator
+
+    running_cluster(store, workers=0)
+    emulator = find_emulator(sandbox)
+    assert emulator is not None
+    emulator.stop_apis()
+    app = make_app()
+    async with app.run_test(size=(120, 35)) as pilot:
+        table = app.screen.query_one(ClustersTable)
+        await wait_for(pilot, lambda: "web" in table.rows, what="web listed")
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, DetailScreen)
+        note = detail.query_one("#api-note")
+        await wait_for(
+            pilot, lambda: "cannot be reached from here" in str(note.render()), what="the note"
+        )
+        assert "api_cidrs" in str(note.render())
+        nodes = detail.query_one("#nodes-table", DataTable)
+        assert str(nodes.get_row("web-server-0")[9]) in {"", "-", "—"}
 
 
 async def test_kubeconfig_dialog_merges_into_the_users_kubeconfig(

@@ -144,6 +144,7 @@ def test_detail(snap_compare: Any, store: StateStore) -> None:
         await pilot.press("down", "down", "down", "enter")  # data, edge, old, web: web
         nodes = pilot.app.screen.query_one("#nodes-table", DataTable)
         await wait_for(pilot, lambda: nodes.row_count == 3, what="web's nodes")
+        await wait_for(pilot, lambda: pilot.app.screen.live is not None, what="the API's answer")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=opened)
@@ -197,6 +198,7 @@ def test_failed_detail_at_80_columns(snap_compare: Any, store: StateStore) -> No
             pilot,
             lambda: "web-agent-0 failed" in str(pilot.app.screen.query_one("#status").render()),
         )
+        await wait_for(pilot, lambda: pilot.app.screen.live is not None, what="the API's answer")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=NARROW, run_before=opened)

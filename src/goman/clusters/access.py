@@ -33,14 +33,18 @@ def _not_yet(doc: ClusterDoc) -> GomanError:
     name = doc.name
     if doc.status.phase == "Failed":
         return NotFoundError(
-            f"Cluster {name!r} failed before it had an API endpoint, so it has no kubeconfig.",
+            f"Cluster {name!r} failed before server-0 was ready, so it has no kubeconfig.",
             f"See why with `goman cluster get {name}`; `goman cluster retry {name}` tries again.",
         )
     return NotFoundError(
         f"Cluster {name!r} has no kubeconfig yet (it is {doc.status.phase}).",
-        f"Follow it with `goman cluster get {name}`; the kubeconfig exists once it has an "
-        "endpoint.",
+        f"Follow it with `goman cluster get {name}`; the kubeconfig exists once server-0 is ready.",
     )
+
+
+def _server0_ready(doc: ClusterDoc) -> bool:
+    server0 = doc.node(f"{doc.name}-server-0")
+    return server0 is not None and server0.phase == "ready"
 
 
 def admin_kubeconfig_for(store: StateStore, doc: ClusterDoc, context: str) -> dict[str, Any]:
@@ -53,7 +57,7 @@ def admin_kubeconfig_for(store: StateStore, doc: ClusterDoc, context: str) -> di
     except NotFoundError:
         body = None
     if body is not None:
-        if not endpoint:
+        if not endpoint or not _server0_ready(doc):
             raise _not_yet(doc)
         bundle = CABundle.from_bytes(body, source=f"The CA bundle of cluster {doc.name!r}")
         data: dict[str, Any] = admin_kubeconfig(

@@ -23,7 +23,10 @@ from goman.tui.widgets.status_header import StatusHeader
 from goman.tui.widgets.tables import SafeTable, cursor_key, show_steps
 
 if TYPE_CHECKING:
+    from goman.clusters.access import LiveCluster
     from goman.tui.app import GomanApp
+
+LIVE_INTERVAL = 10.0  # seconds between two questions to the cluster's API
 
 
 def _row(text: Text, label: str, value: object, style: str = "") -> None:
@@ -100,6 +103,8 @@ class DetailScreen(Screen[None]):
         self.versions: list[VersionInfo] = []
         self.marked: str | None = None
         self._busy = False
+        self.live: LiveCluster | None = None  # what the cluster's API said last
+        self._live_busy = False
 
     @property
     def goman(self) -> GomanApp:
@@ -117,6 +122,7 @@ class DetailScreen(Screen[None]):
                 yield Static("loading…", id="status")
         with TabbedContent(id="tabs", initial="nodes"):
             with TabPane("Nodes", id="nodes"):
+                yield Static("Kubernetes API: asking…", id="api-note", classes="hint")
                 yield SafeTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
             with TabPane("Jobs", id="jobs"):
                 yield SafeTable(id="jobs-table", cursor_type="row")
@@ -143,6 +149,9 @@ class DetailScreen(Screen[None]):
             "PUBLIC IP",
             "STATE",
             "BOOTSTRAP",
+            "READY",
+            "VERSION",
+            "PODS",
         )
         self.query_one("#jobs-table", DataTable).add_columns(
             "JOB", "TYPE", "STATUS", "STEP", "OWNER", "CREATED", "ELAPSED"
@@ -155,6 +164,7 @@ class DetailScreen(Screen[None]):
         )
         self.refresh_data()
         self.set_interval(self.goman.poll_interval, self.refresh_data)
+        self.set_interval(LIVE_INTERVAL, self.refresh_live)
         # "created … ago" follows the clock between two changes of the document.
         self.set_interval(1, self._tick)
 
@@ -172,6 +182,32 @@ class DetailScreen(Screen[None]):
         if not self._busy:
             self._busy = True
             self._load(self._history_wanted())
+
+    def refresh_live(self) -> None:
+        """Ask the cluster's API (in a worker: an API that does not answer never blocks)."""
+        if self.doc is not None and not self._live_busy:
+            self._live_busy = True
+            self._load_live(self.doc)
+
+    @work(thread=True, group="detail-live", exit_on_error=False)
+    def _load_live(self, doc: ClusterDoc) -> None:
+        from goman.clusters.access import live_view
+
+        try:
+            live = live_view(self.goman.store, doc, timeout=3.0)
+        finally:
+            self._live_busy = False
+        self.goman.later(self._apply_live, live)
+
+    def _apply_live(self, live: LiveCluster) -> None:
+        self.live = live
+        if live.reachable:
+            note = f"Kubernetes {live.version}: READY, VERSION and PODS come from its API."
+        else:
+            note = f"The Kubernetes API cannot be reached from here: {live.error}"
+        self.query_one("#api-note", Static).update(fmt.plain(note))
+        if self.doc is not None:
+            self._show_doc(self.doc)
 
     def _history_wanted(self) -> bool:
         return self.query_one("#tabs", TabbedContent).active == "history"
@@ -207,8 +243,11 @@ class DetailScreen(Screen[None]):
                 self.doc = None
                 self._show_missing()
             else:
+                first = self.doc is None
                 self.doc = changed.doc
                 self._show_doc(changed.doc)
+                if first:
+                    self.refresh_live()
         if jobs is not None:
             self.jobs = [j for j in jobs if j.cluster == self.cluster]
             self._show_jobs()
@@ -229,7 +268,9 @@ class DetailScreen(Screen[None]):
         self._show_status(doc)
         table = self.query_one("#nodes-table", DataTable)
         table.clear()
+        nodes = self.live.nodes if self.live is not None else {}
         for n in doc.status.nodes:
+            live = nodes.get(n.name)
             table.add_row(
                 fmt.plain(n.name, "bold"),
                 fmt.plain(n.role),
@@ -240,6 +281,9 @@ class DetailScreen(Screen[None]):
                 fmt.cell(n.public_ip),
                 fmt.cell(n.state),
                 fmt.styled(n.phase, fmt.NODE_STYLE),
+                fmt.cell(None if live is None else ("Ready" if live.ready else "NotReady")),
+                fmt.cell(None if live is None else live.version),
+                fmt.cell(None if live is None else str(live.pods)),
                 key=n.name,
             )
 
