@@ -16,10 +16,11 @@ import yaml
 from goman.kube.client import KubeClient
 from goman.kube.resources import ResourceKind
 from goman.provision.pki import admin_kubeconfig, generate_cluster_cas
+from goman.provision.userdata import read_user_data
 from goman.sandbox.kubeapi.server import EmulatedCluster
 from goman.sandbox.nodes import find_emulator
 from goman.sandbox.server import SandboxServer
-from tests.cli.cluster_helpers import PREFIX, live_instances
+from tests.cli.cluster_helpers import PREFIX, live_instances, tag
 from tests.conftest import BUCKET
 from tests.jobs.crash_helpers import popen_goman, read_job, resume_after_leases
 from tests.kube.helpers import kubectl
@@ -159,7 +160,7 @@ def _legacy(server: str, user: dict[str, Any], ca: str = "Q0E=") -> bytes:
 
 
 def test_a_planted_kubeconfig_never_reaches_the_user(
-    goman: Any, s3: Any, sandbox: SandboxServer, tmp_path: Path
+    goman: Any, s3: Any, sandbox: SandboxServer, ec2: Any
 ) -> None:
     _create(goman, "web", 0)
     endpoint = goman("cluster", "get", "web", "-o", "json").json()["endpoint"]
@@ -194,6 +195,35 @@ def test_a_planted_kubeconfig_never_reaches_the_user(
     s3.delete_object(Bucket=BUCKET, Key=old_key)
     missing = goman("cluster", "kubeconfig", "web")
     assert missing.exit_code == 1 and "no kubeconfig" in missing.stderr
+
+    # A cluster created before agents had their own token keeps joining them with its one.
+    s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}clusters/web/secrets/agent-token")
+    scaled = goman("cluster", "scale", "web", "--workers", "1")
+    assert scaled.exit_code == 0, scaled.output
+    agent = _user_data(ec2, "web-agent-0")
+    assert "secrets/join-token" in agent["GOMAN_TOKEN_URL"]
+    assert agent["GOMAN_AGENT_TOKEN_URL"] == ""
+
+
+def _user_data(ec2: Any, node: str) -> dict[str, str]:
+    """The GOMAN_* values of a node's user-data, as EC2 returns it."""
+    (instance,) = [i for i in live_instances(ec2) if tag(i, "goman:node") == node]
+    raw = ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
+    values = read_user_data(base64.b64decode(raw["UserData"]["Value"]).decode())
+    assert values is not None
+    return values
+
+
+def test_agents_get_only_the_agent_token_and_imds_stays_on_the_node(goman: Any, ec2: Any) -> None:
+    _create(goman, "web", 1)
+    server, agent = _user_data(ec2, "web-server-0"), _user_data(ec2, "web-agent-0")
+    assert "secrets/join-token" in server["GOMAN_TOKEN_URL"]
+    assert "secrets/agent-token" in server["GOMAN_AGENT_TOKEN_URL"]
+    assert "secrets/ca-bundle.json" in server["GOMAN_CA_BUNDLE_URL"]
+    assert "secrets/agent-token" in agent["GOMAN_TOKEN_URL"]
+    assert not any("join-token" in v or "ca-bundle" in v for v in agent.values())
+    for instance in live_instances(ec2):
+        assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
 
 
 def _not_ready(kube: KubeClient) -> list[str]:

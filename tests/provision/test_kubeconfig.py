@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
 import stat
 import subprocess
@@ -18,7 +19,39 @@ from goman.provision.kubeconfig import (
     merge_kubeconfig,
     write_kubeconfig,
 )
-from goman.sandbox.nodes import fake_kubeconfig
+
+
+def fake_kubeconfig(endpoint_host: str, k3s_version: str) -> str:
+    """A K3s-shaped admin kubeconfig (names all `default`) whose server is the endpoint."""
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    cert = "-----BEGIN CERTIFICATE-----\nZ29tYW4tc2FuZGJveA==\n-----END CERTIFICATE-----\n"
+    key = "-----BEGIN EC PRIVATE KEY-----\nZ29tYW4tc2FuZGJveA==\n-----END EC PRIVATE KEY-----\n"
+    return (
+        f"# K3s {k3s_version}\n"
+        "apiVersion: v1\n"
+        "clusters:\n"
+        "- cluster:\n"
+        f"    certificate-authority-data: {b64(cert)}\n"
+        f"    server: https://{endpoint_host}:6443\n"
+        "  name: default\n"
+        "contexts:\n"
+        "- context:\n"
+        "    cluster: default\n"
+        "    user: default\n"
+        "  name: default\n"
+        "current-context: default\n"
+        "kind: Config\n"
+        "preferences: {}\n"
+        "users:\n"
+        "- name: default\n"
+        "  user:\n"
+        f"    client-certificate-data: {b64(cert)}\n"
+        f"    client-key-data: {b64(key)}\n"
+    )
+
 
 K3S = fake_kubeconfig("54.1.2.3", "v1.33.3+k3s1")
 
@@ -167,10 +200,9 @@ MERGE_ONE = """
 import sys, time
 from pathlib import Path
 from goman.provision.kubeconfig import context_kubeconfig, merge_kubeconfig
-from goman.sandbox.nodes import fake_kubeconfig
 
 path, go, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-data = context_kubeconfig(fake_kubeconfig("54.1.2.3", "v1.33.3+k3s1"), name)
+data = context_kubeconfig(sys.argv[4], name)
 (go.parent / f"ready-{name}").touch()
 while not go.exists():
     time.sleep(0.001)
@@ -188,7 +220,7 @@ def test_ten_concurrent_merges_keep_ten_contexts(tmp_path: Path) -> None:
     names = [f"goman-default-c{i}" for i in range(10)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", MERGE_ONE, str(path), str(go), name],
+            [sys.executable, "-c", MERGE_ONE, str(path), str(go), name, K3S],
             env={**os.environ},
             stderr=subprocess.PIPE,
             text=True,
@@ -309,10 +341,8 @@ def test_every_folder_it_creates_is_private(tmp_path: Path) -> None:
 def test_cluster_kubeconfig_file_refuses_a_symlink_unless_forced(
     goman: Any, s3: Any, tmp_path: Path
 ) -> None:
-    from tests.conftest import BUCKET
 
-    assert goman("init").exit_code == 0
-    s3.put_object(Bucket=BUCKET, Key="state/default/clusters/web/kubeconfig.yaml", Body=K3S)
+    assert goman("cluster", "create", "web", "--workers", "0", "--timeout", "60s").exit_code == 0
     precious = tmp_path / "authorized_keys"
     precious.write_text("ssh-ed25519 AAAA me\n")
     link = tmp_path / "web.yaml"

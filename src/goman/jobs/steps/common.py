@@ -268,6 +268,8 @@ class StepContext:
             self.subnets_later()
         if {"launch-servers", "launch-agents"} & set(steps):
             self.ami_later()
+            if self.job.type != "create":
+                self._lookup("agent-token", self._agent_token_exists)
         if {"release-endpoint", "delete-security-group"} & set(steps):
             self._lookup("tagged", self.tagged)
 
@@ -290,18 +292,17 @@ class StepContext:
         create's prepare step has just made it)."""
         if self.job.type == "create":
             return True
-
-        def look() -> bool:
-            from goman.aws.errors import NotFoundError
-
-            try:
-                self.store.get_bytes(keys.cluster_artefact(self.job.cluster, AGENT_TOKEN))
-            except NotFoundError:
-                return False
-            return True
-
-        found: bool = self._lookup("agent-token", look).result()
+        found: bool = self._lookup("agent-token", self._agent_token_exists).result()
         return found
+
+    def _agent_token_exists(self) -> bool:
+        from goman.aws.errors import NotFoundError
+
+        try:
+            self.store.get_bytes(keys.cluster_artefact(self.job.cluster, AGENT_TOKEN))
+        except NotFoundError:
+            return False
+        return True
 
     def tagged_at_start(self) -> list[Any]:
         """What was tagged with the cluster when the job began (its resources made before)."""
