@@ -302,5 +302,9 @@ def test_a_worker_killed_during_a_drain_is_resumed_without_double_work(
         # most once) and the node is gone.
         again = [e for e in api.state.audit if e.verb == "PATCH" and "/nodes/" in e.path]
         assert len(again) - len(cordons) <= 1
+        # ...and evicted no pod twice: each successful eviction names a different pod.
+        evicted = [e.path for e in api.state.audit if e.path.endswith("/eviction") and e.code < 300]
+        assert evicted and len(evicted) == len(set(evicted))
+        assert any("/pods/pinned-" in p for p in evicted)
         assert {n.name for n in kube.nodes()} == {"web-server-0", "web-agent-0"}
         assert not _not_ready(kube)
