@@ -20,7 +20,7 @@ from goman.provision.userdata import read_user_data
 from goman.sandbox.kubeapi.server import EmulatedCluster
 from goman.sandbox.nodes import find_emulator
 from goman.sandbox.server import SandboxServer
-from tests.cli.cluster_helpers import PREFIX, live_instances, tag
+from tests.cli.cluster_helpers import PREFIX, live_instances, nodes_control, tag
 from tests.conftest import BUCKET
 from tests.jobs.crash_helpers import popen_goman, read_job, resume_after_leases
 from tests.kube.helpers import kubectl
@@ -201,6 +201,27 @@ def test_a_planted_kubeconfig_never_reaches_the_user(
     scaled = goman("cluster", "scale", "web", "--workers", "1")
     assert scaled.exit_code == 0, scaled.output
     agent = _user_data(ec2, "web-agent-0")
+    assert "secrets/join-token" in agent["GOMAN_TOKEN_URL"]
+    assert agent["GOMAN_AGENT_TOKEN_URL"] == ""
+
+
+def test_a_retried_create_from_before_keeps_its_one_token_and_its_own_cas(
+    goman: Any, s3: Any, sandbox: SandboxServer, ec2: Any
+) -> None:
+    nodes_control(sandbox, fail=["web-agent-1"])
+    created = goman("cluster", "create", "web", "--workers", "2", "--timeout", "60s")
+    assert created.exit_code == 1
+    # As a goman from before agent tokens and its own CAs left it: neither object exists,
+    # and the servers that run hold the one join token and CAs K3s made.
+    secrets = f"{PREFIX}clusters/web/secrets/"
+    for gone in ("agent-token", "ca-bundle.json"):
+        s3.delete_object(Bucket=BUCKET, Key=secrets + gone)
+    nodes_control(sandbox, fail=[])
+    retried = goman("cluster", "retry", "web")
+    assert retried.exit_code == 0, retried.output
+    kept = s3.list_objects_v2(Bucket=BUCKET, Prefix=secrets).get("Contents", [])
+    assert [o["Key"].removeprefix(secrets) for o in kept] == ["join-token"]
+    agent = _user_data(ec2, "web-agent-1")
     assert "secrets/join-token" in agent["GOMAN_TOKEN_URL"]
     assert agent["GOMAN_AGENT_TOKEN_URL"] == ""
 

@@ -268,7 +268,7 @@ class StepContext:
             self.subnets_later()
         if {"launch-servers", "launch-agents"} & set(steps):
             self.ami_later()
-            if self.job.type != "create":
+            if not self._first_create():
                 self._lookup("agent-token", self._agent_token_exists)
         if {"release-endpoint", "delete-security-group"} & set(steps):
             self._lookup("tagged", self.tagged)
@@ -289,11 +289,16 @@ class StepContext:
 
     def has_agent_token(self) -> bool:
         """Whether the cluster's agents join with their own token (one look per job; a
-        create's prepare step has just made it)."""
-        if self.job.type == "create":
+        first create's prepare step has just made it)."""
+        if self._first_create():
             return True
         found: bool = self._lookup("agent-token", self._agent_token_exists).result()
         return found
+
+    def _first_create(self) -> bool:
+        """A create that is not a retry: a retried one may be of a cluster made before
+        agents had a token of their own."""
+        return self.job.type == "create" and not self.job.params.get("retry_of")
 
     def _agent_token_exists(self) -> bool:
         from goman.aws.errors import NotFoundError

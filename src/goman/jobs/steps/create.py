@@ -60,13 +60,15 @@ def _create_once(ctx: StepContext, rel: str, make: Any, content_type: str) -> bo
 def prepare(ctx: StepContext, deadline: float) -> str:
     # Secrets are written once and never replaced: nodes that already booted hold them
     # (the original tool regenerated the join secret on every pass), and K3s never lets
-    # its CAs change. Only a create makes the agent token and the CA bundle: a cluster
-    # created before they existed keeps its one token and its own CAs.
+    # its CAs change. Only a create whose servers were never launched makes the agent
+    # token and the CA bundle: a cluster created before they existed (a retried create
+    # included) keeps its one token and the CAs its servers made.
     def token() -> bytes:
         return secrets.token_urlsafe(32).encode()  # no newline: token files are read as-is
 
     wanted: list[tuple[str, str, Any, str]] = [("join secret", JOIN_TOKEN, token, "text/plain")]
-    if ctx.job.type == "create":
+    fresh = not any(n.instance_id for n in ctx.cluster().status.nodes)
+    if ctx.job.type == "create" and fresh:
         wanted += [
             ("agent token", AGENT_TOKEN, token, "text/plain"),
             ("CA bundle", CA_BUNDLE, _ca_bundle, "application/json"),
