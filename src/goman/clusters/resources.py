@@ -118,11 +118,16 @@ def list_resources(store: StateStore, regions: list[str] | None = None) -> list[
 def cleanup_orphans(store: StateStore, orphans: list[Resource]) -> list[Resource]:
     """Remove orphaned resources: instances first (and wait), then addresses, groups, volumes."""
     from goman.provision.ec2 import Ec2
+    from goman.provision.ownership import Owner
+    from goman.provision.tags import TAG_CLUSTER_ID, TAG_PROFILE
 
     removed: list[Resource] = []
     for region in sorted({o.region for o in orphans}):
-        ec2 = Ec2(store.ctx, region)
+        # Only what is tagged with this profile, as the report's look-up saw the tags.
+        ec2 = Ec2(store.ctx, region, Owner(store.ctx.profile))
         here = [o for o in orphans if o.region == region and o.status == "orphaned"]
+        for o in here:
+            ec2.memory.remember(o.id, {TAG_PROFILE: o.profile, TAG_CLUSTER_ID: o.cluster_id})
         instances = [o.id for o in here if o.type == "instance"]
         if instances:
             ec2.terminate(instances)

@@ -28,6 +28,7 @@ from goman.jobs.lease import LeaseLost
 from goman.jobs.steps import STEPS
 from goman.jobs.steps.common import Interrupted, Policy, StepContext, StepFailed
 from goman.models.job import Job
+from goman.provision.ownership import NotOwnedError
 
 __all__ = ["Interrupted", "Reconciler", "StepFailed"]
 
@@ -68,7 +69,7 @@ class Reconciler(StepContext):
             deadline = time.monotonic() + policy.timeout
             try:
                 return step.run(self, deadline)
-            except (StepFailed, UsageError, LeaseLost, Interrupted):
+            except (StepFailed, UsageError, NotOwnedError, LeaseLost, Interrupted):
                 raise
             except GomanError:
                 if attempt + 1 >= policy.attempts:

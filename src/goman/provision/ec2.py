@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from goman.aws.errors import GomanError, error_code, map_error
 from goman.aws.parallel import together
 from goman.aws.session import AwsContext
+from goman.provision.ownership import Owner, TagMemory
+from goman.provision.ownership import check as check_owner
 from goman.provision.tags import (
     TAG_CLUSTER,
     TAG_CLUSTER_ID,
@@ -142,9 +144,12 @@ class _Duplicate(Exception):
 class Ec2:
     """goman's EC2 operations in one region, on the context's cached client."""
 
-    def __init__(self, ctx: AwsContext, region: str) -> None:
+    def __init__(self, ctx: AwsContext, region: str, owner: Owner | None = None) -> None:
         self.ctx = ctx
         self.region = region
+        # With an owner, every change to an existing resource first checks its tags.
+        self.owner = owner
+        self.memory = TagMemory()
         self._root_devices: dict[str, str] = {}
         # Tests and benchmarks shorten this; real AWS needs a few seconds at most.
         self.consistency_wait: float = 15.0
@@ -183,6 +188,59 @@ class Ec2:
             return list(self.client.get_paginator(operation).paginate(**kwargs))
 
         return self._call(what, run)
+
+    # -- ownership ----------------------------------------------------------------------
+
+    def _remember(self, rid: Any, tags: list[dict[str, str]] | None) -> None:
+        self.memory.remember(str(rid), tag_dict(tags))
+
+    def _look_up_tags(self, kind: str, ids: list[str]) -> None:
+        """Learn the tags of resources no look-up has returned yet (one request); ids
+        that no longer exist stay unknown."""
+        if kind == "instance":
+            self._describe_instances(
+                [
+                    {"Name": "instance-id", "Values": ids},
+                    {"Name": "instance-state-name", "Values": LIVE_STATES},
+                ],
+                "look up instances before changing them",
+            )
+        elif kind == "security group":
+            for page in self._pages(
+                "describe_security_groups",
+                "look up security groups before changing them",
+                Filters=[{"Name": "group-id", "Values": ids}],
+            ):
+                for g in page.get("SecurityGroups", []):
+                    self._remember(g["GroupId"], g.get("Tags"))
+        elif kind == "Elastic IP":
+            self._addresses(Filters=[{"Name": "allocation-id", "Values": ids}])
+        elif kind == "volume":
+            for page in self._pages(
+                "describe_volumes",
+                "look up volumes before changing them",
+                Filters=[{"Name": "volume-id", "Values": ids}],
+            ):
+                for v in page.get("Volumes", []):
+                    self._remember(v["VolumeId"], v.get("Tags"))
+
+    def owned(self, kind: str, ids: Iterable[str]) -> list[str]:
+        """The ids that still exist, once each is known to be the owner's (tags from the
+        look-ups already made; the rest looked up together). Raises NotOwnedError."""
+        wanted = sorted(set(ids))
+        if self.owner is None or not wanted:
+            return wanted
+        unknown = [i for i in wanted if self.memory.get(i) is None]
+        if unknown:
+            self._look_up_tags(kind, unknown)
+        out = []
+        for rid in wanted:
+            tags = self.memory.get(rid)
+            if tags is None:
+                continue  # gone: nothing to change
+            check_owner(self.owner, kind, rid, tags)
+            out.append(rid)
+        return out
 
     # -- images and network -------------------------------------------------------------
 
@@ -316,6 +374,8 @@ class Ec2:
             "describe_security_groups", "look up the cluster's security group", Filters=filters
         )
         groups = [g for page in pages for g in page.get("SecurityGroups", [])]
+        for g in groups:
+            self._remember(g["GroupId"], g.get("Tags"))
         return min(groups, key=lambda g: str(g["GroupId"])) if groups else None
 
     def ensure_security_group(
@@ -367,6 +427,8 @@ class Ec2:
                 group_id = str(group["GroupId"])
         else:
             group_id = str(group["GroupId"])
+        if group is not None:
+            self.owned("security group", [group_id])
         current = group.get("IpPermissions", []) if group is not None else []
         if found is None:
             self._sync_rules(group_id, current, api_cidrs)
@@ -421,6 +483,8 @@ class Ec2:
 
     def delete_security_group(self, group_id: str, timeout: float = 300) -> None:
         """Delete the group; retry while terminating instances still hold it; gone is fine."""
+        if not self.owned("security group", [group_id]):
+            return
         deadline = time.monotonic() + timeout
         for delay in _backoff(0.5, 10.0):
             try:
@@ -446,12 +510,15 @@ class Ec2:
 
     def _describe_instances(self, filters: list[dict[str, Any]], what: str) -> list[InstanceInfo]:
         pages = self._pages("describe_instances", what, Filters=filters)
-        found = [
-            _instance_info(inst)
+        raw = [
+            inst
             for page in pages
             for res in page.get("Reservations", [])
             for inst in res.get("Instances", [])
         ]
+        for inst in raw:
+            self._remember(inst["InstanceId"], inst.get("Tags"))
+        found = [_instance_info(inst) for inst in raw]
         return sorted(found, key=lambda i: (i.node, i.instance_id))
 
     def find_node(self, cluster_id: str, node: str) -> InstanceInfo | None:
@@ -520,6 +587,7 @@ class Ec2:
         resp = self._call_settling(
             f"launch node {launch.node}", lambda: self.client.run_instances(**params)
         )
+        self._remember(resp["Instances"][0]["InstanceId"], launch.tags)
         info = _instance_info(resp["Instances"][0])
         if info.state in {"shutting-down", "terminated"}:
             # EC2 answered an old request with the same ClientToken: that instance is gone.
@@ -548,7 +616,7 @@ class Ec2:
 
     def terminate(self, instance_ids: Iterable[str]) -> None:
         """Terminate instances; ones that are already gone are fine."""
-        ids = sorted(set(instance_ids))
+        ids = self.owned("instance", instance_ids)
         if not ids:
             return
         try:
@@ -598,6 +666,8 @@ class Ec2:
         """Delete a detached (available) volume; one that is already gone is fine.
 
         Root volumes go with their instance; this is for one left behind."""
+        if not self.owned("volume", [volume_id]):
+            return
         try:
             self.client.delete_volume(VolumeId=volume_id)
         except Exception as exc:
@@ -608,33 +678,32 @@ class Ec2:
     # -- Elastic IP ---------------------------------------------------------------------
 
     def _addresses(self, **kwargs: Any) -> list[dict[str, Any]]:
-        return list(
+        found = list(
             self._call(
                 "look up Elastic IPs",
                 lambda: self.client.describe_addresses(**kwargs),
             ).get("Addresses", [])
         )
+        for a in found:
+            self._remember(a["AllocationId"], a.get("Tags"))
+        return found
 
     def ensure_eip(self, *, cluster: str, cluster_id: str, profile: str) -> tuple[str, str]:
         """(allocation id, public IP) of the cluster's API address, allocated if missing."""
         found = self._addresses(Filters=[{"Name": f"tag:{TAG_CLUSTER_ID}", "Values": [cluster_id]}])
         if found:
             best = min(found, key=lambda a: (a.get("AssociationId") is None, a["AllocationId"]))
+            self.owned("Elastic IP", [str(best["AllocationId"])])
             return str(best["AllocationId"]), str(best["PublicIp"])
+        tags = tags_for(cluster, cluster_id, profile, name=f"goman-{profile}-{cluster}-api")
         resp = self._call(
             "allocate the cluster's Elastic IP",
             lambda: self.client.allocate_address(
                 Domain="vpc",
-                TagSpecifications=[
-                    {
-                        "ResourceType": "elastic-ip",
-                        "Tags": tags_for(
-                            cluster, cluster_id, profile, name=f"goman-{profile}-{cluster}-api"
-                        ),
-                    }
-                ],
+                TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": tags}],
             ),
         )
+        self._remember(resp["AllocationId"], tags)
         return str(resp["AllocationId"]), str(resp["PublicIp"])
 
     def associate_eip(
@@ -656,10 +725,18 @@ class Ec2:
                         "Retry the job: a new address will be allocated.",
                     ) from exc
                 raise self._fail(exc, f"look up Elastic IP {allocation_id}") from exc
-            return dict(found["Addresses"][0]) if found.get("Addresses") else {}
+            addresses = found.get("Addresses") or []
+            for a in addresses:
+                self._remember(a["AllocationId"], a.get("Tags"))
+            return dict(addresses[0]) if addresses else {}
 
-        if look and current().get("InstanceId") == instance_id:
-            return
+        if look:
+            now = current()
+            self.owned("Elastic IP", [allocation_id])
+            if now.get("InstanceId") == instance_id:
+                return
+        else:
+            self.owned("Elastic IP", [allocation_id])
         self._call_settling(
             f"attach Elastic IP {allocation_id} to {instance_id}",
             lambda: self.client.associate_address(
@@ -676,7 +753,11 @@ class Ec2:
             if error_code(exc) in {"InvalidAllocationID.NotFound", "InvalidAddress.NotFound"}:
                 return
             raise self._fail(exc, f"look up Elastic IP {allocation_id}") from exc
-        for address in found.get("Addresses", []):
+        addresses = found.get("Addresses", [])
+        if self.owner is not None:
+            for address in addresses:
+                check_owner(self.owner, "Elastic IP", allocation_id, tag_dict(address.get("Tags")))
+        for address in addresses:
             association = address.get("AssociationId")
             if association:
                 try:
@@ -714,6 +795,7 @@ class Ec2:
             kind: str, rid: str, tags: list[dict[str, str]] | None, state: str
         ) -> TaggedResource:
             t = tag_dict(tags)
+            self.memory.remember(str(rid), t)
             return TaggedResource(
                 type=kind,
                 id=rid,

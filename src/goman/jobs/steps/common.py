@@ -238,8 +238,11 @@ class StepContext:
     def ec2(self) -> Any:
         if self._ec2 is None:
             from goman.provision.ec2 import Ec2
+            from goman.provision.ownership import Owner
 
-            self._ec2 = Ec2(self.store.ctx, self.cluster().spec.region)
+            # A job changes only what is tagged with its own profile and cluster.
+            owner = Owner(self.store.ctx.profile, self.job.cluster_id)
+            self._ec2 = Ec2(self.store.ctx, self.cluster().spec.region, owner)
         return self._ec2
 
     def tagged(self) -> list[Any]:
@@ -270,7 +273,7 @@ class StepContext:
             self.ami_later()
             if not self._first_create():
                 self._lookup("agent-token", self._agent_token_exists)
-        if {"release-endpoint", "delete-security-group"} & set(steps):
+        if {"terminate", "release-endpoint", "delete-security-group"} & set(steps):
             self._lookup("tagged", self.tagged)
 
     def subnets_later(self) -> Future[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from goman.aws.errors import GomanError
-from goman.aws.parallel import both, each, together
+from goman.aws.parallel import each, together
 from goman.clusters import index
 from goman.clusters.state import find_cluster
 from goman.jobs.steps.common import StepContext
@@ -17,20 +17,12 @@ from goman.state.store import Conflict
 
 def terminate(ctx: StepContext, deadline: float) -> str:
     doc = ctx.cluster()
-    recorded = sorted({n.instance_id for n in doc.status.nodes if n.instance_id})
-
-    def tagged() -> set[str]:
-        return {i.instance_id for i in ctx.ec2.cluster_instances(doc.cluster_id)}
-
-    def stop_recorded() -> None:
-        ctx.ec2.terminate(recorded)
-
-    # The recorded instances go at once; the search by tag finds any the document missed.
-    found, _ = both(tagged, stop_recorded)
-    ids = set(recorded) | found
-    missed = sorted(ids - set(recorded))
-    if missed:
-        ctx.ec2.terminate(missed)
+    recorded = {n.instance_id for n in doc.status.nodes if n.instance_id}
+    # The look-up made when the job started finds any instance the document missed, and
+    # tells whose the recorded ones are: they go only once their tags say they are ours.
+    found = {r.id for r in ctx.tagged_at_start() if r.type == "instance"}
+    ids = set(ctx.ec2.owned("instance", recorded | found))
+    ctx.ec2.terminate(ids)
     if ids:
         ctx.ec2.wait_terminated(sorted(ids), timeout=max(1.0, deadline - time.monotonic()))
 
