@@ -31,6 +31,7 @@ LIST_FIELDS = {
     "endpoint",
     "cost_per_hour",
     "created_at",
+    "protected",
 }
 GET_FIELDS = {
     "name",
@@ -42,6 +43,7 @@ GET_FIELDS = {
     "nodes",
     "job",
     "message",
+    "protected",
     "kubernetes",
 }
 NODE_FIELDS = {

@@ -1,4 +1,4 @@
-"""`goman cluster ...`: create, list, get, scale, retry, delete, kubeconfig."""
+"""`goman cluster ...`: create, list, get, scale, retry, delete, protect, kubeconfig."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.group()
 def cluster() -> None:
-    """Create, list, scale, retry and delete K3s clusters."""
+    """Create, list, scale, retry, protect and delete K3s clusters."""
 
 
 def run_in_foreground(app: App, job: Job, *, verb: str) -> None:
@@ -111,6 +111,7 @@ def _enqueued(job: Job, detach: bool, app: App, verb: str) -> None:
     callback=_duration,
     help="How long the nodes may take to report ready (e.g. 15m). [default: 15m]",
 )
+@click.option("--protect", is_flag=True, help="Protect it from deletion from the start.")
 @pass_app
 def create(
     app: App,
@@ -123,6 +124,7 @@ def create(
     api_cidrs: tuple[str, ...],
     detach: bool,
     timeout: float | None,
+    protect: bool,
 ) -> None:
     """Create cluster NAME (defaults come from `goman config`), and wait until it runs."""
     from goman.clusters.service import create_cluster
@@ -138,6 +140,7 @@ def create(
         api_cidrs=list(api_cidrs) or None,
         ready_timeout=timeout,
         on_warning=warning,
+        protected=protect,
     )
     _enqueued(job, detach, app, "Creating")
 
@@ -200,6 +203,10 @@ def get(app: App, name: str, fmt: str) -> None:
             ("Job", v["job"]),
             ("Message", v["message"]),
         ]
+        if v["protected"]:
+            rows.append(
+                ("Protected", f"yes (`goman cluster unprotect {doc.name}` to allow delete)")
+            )
         if doc.status.phase == "Failed" and doc.status.job_id is None:
             rows.append(("Next", failed_next_steps(doc.name, _last_job_type(app, doc))))
         head = kv(rows)
@@ -353,7 +360,7 @@ def retry(
 @pass_app
 def delete(app: App, name: str, yes: bool, detach: bool) -> None:
     """Delete NAME and every AWS resource it has (verified)."""
-    from goman.clusters.service import delete_cluster, get_cluster
+    from goman.clusters.service import delete_cluster, get_cluster, protected_error
     from goman.clusters.state import valid_name
 
     valid_name(name)
@@ -361,10 +368,12 @@ def delete(app: App, name: str, yes: bool, detach: bool) -> None:
         from goman.aws.errors import NotFoundError
 
         try:
-            get_cluster(app.store, name)
+            doc = get_cluster(app.store, name)
         except NotFoundError:
             echo(f"Cluster {name!r} does not exist: nothing to delete.", err=True)
             return
+        if doc.spec.protected:
+            raise protected_error(name)  # before asking: the answer could not matter
         question = f"This deletes cluster {name!r} and all its instances. Type its name to confirm"
         if not typed(question, name, yes, "deletes a cluster"):
             echo("Not deleted: the name did not match.", err=True)
@@ -374,6 +383,31 @@ def delete(app: App, name: str, yes: bool, detach: bool) -> None:
         echo(f"Cluster {name!r} does not exist: nothing to delete.", err=True)
         return
     _enqueued(job, detach, app, "Deleting")
+
+
+@cluster.command()
+@click.argument("name", shell_complete=cluster_names)
+@pass_app
+def protect(app: App, name: str) -> None:
+    """Protect NAME from deletion (`cluster delete`, `resources cleanup`)."""
+    from goman.clusters.service import set_protected
+
+    set_protected(app.store, name, True)
+    echo(f"Cluster {name} is protected from deletion.", err=True)
+
+
+@cluster.command()
+@click.argument("name", shell_complete=cluster_names)
+@pass_app
+def unprotect(app: App, name: str) -> None:
+    """Allow NAME to be deleted again."""
+    from goman.clusters.service import set_protected
+
+    set_protected(app.store, name, False)
+    echo(
+        f"Cluster {name} is no longer protected: `goman cluster delete {name}` deletes it.",
+        err=True,
+    )
 
 
 @cluster.command()

@@ -51,6 +51,17 @@ def cleanup(app: App, orphans: bool, regions: tuple[str, ...], yes: bool) -> Non
     if not found:
         echo("No orphaned resources.", err=True)
         return
+    guarded = sorted({r.cluster for r in found if r.protected})
+    if guarded:
+        from goman.aws.errors import GomanError
+
+        names = ", ".join(guarded)
+        raise GomanError(
+            f"Orphaned resources belong to protected cluster(s) {names}; nothing was removed.",
+            "Remove the protection first with "
+            + " and ".join(f"`goman cluster unprotect {n}`" for n in guarded)
+            + ", then run the cleanup again.",
+        )
     for r in found:
         echo(f"  {r.type} {r.id} ({r.region}, cluster {r.cluster or '?'})", err=True)
     if not confirm(f"Remove these {len(found)} resource(s)?", yes, "deletes AWS resources"):

@@ -77,6 +77,7 @@ def summary_of(doc: ClusterDoc) -> ClusterSummary:
         job_step=doc.status.job_step,
         revision=doc.revision,
         resources=sorted(recorded(doc)),
+        protected=doc.spec.protected,
     )
 
 

@@ -34,6 +34,7 @@ class Resource:
     status: str  # ok | orphaned | missing
     cluster_id: str = ""
     state: str = ""
+    protected: bool = False  # its cluster is protected from deletion
 
     def view(self) -> dict[str, Any]:
         data = asdict(self)
@@ -99,8 +100,21 @@ def list_resources(store: StateStore, regions: list[str] | None = None) -> list[
         status = _status(r, by_id.get(r.cluster_id))
         if status != "ok":
             status = _status(r, truth.get(r.cluster_id)) or "orphaned"
+        doc = truth.get(r.cluster_id)
+        row = by_id.get(r.cluster_id)
+        protected = doc.spec.protected if doc else bool(row and row.protected)
         out.append(
-            Resource(r.type, r.id, r.region, r.cluster, r.profile, status, r.cluster_id, r.state)
+            Resource(
+                r.type,
+                r.id,
+                r.region,
+                r.cluster,
+                r.profile,
+                status,
+                r.cluster_id,
+                r.state,
+                protected,
+            )
         )
     for doc in truth.values():
         if doc.spec.region not in regions:

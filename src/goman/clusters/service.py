@@ -17,7 +17,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from goman.aws.errors import AlreadyExistsError, ConflictError, NotFoundError, UsageError
+from goman.aws.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    GomanError,
+    NotFoundError,
+    UsageError,
+)
 from goman.aws.parallel import both
 from goman.clusters import index
 from goman.clusters.index import list_clusters as list_clusters  # re-exported for the faces
@@ -71,6 +77,7 @@ def create_cluster(
     api_cidrs: list[str] | None = None,
     ready_timeout: float | None = None,
     on_warning: Callable[[str], None] | None = None,
+    protected: bool = False,
 ) -> Job:
     """Write the spec of a new cluster and its create job (not run here).
 
@@ -97,6 +104,7 @@ def create_cluster(
         region=region or config.region,
         k3s_version=k3s_version or config.k3s_version,
         api_cidrs=resolve_api_cidrs(list(api_cidrs)) if api_cidrs else list(config.api_cidrs),
+        protected=protected,
     )
     placement.check(spec.region, spec.instance_type)
     job_id = new_job_id()
@@ -347,11 +355,50 @@ def retry_cluster(
     return job
 
 
+def protected_error(name: str) -> GomanError:
+    """What a delete of a protected cluster says (the CLI and the TUI alike)."""
+    return GomanError(
+        f"Cluster {name!r} is protected from deletion; nothing was changed.",
+        f"Remove the protection first with `goman cluster unprotect {name}`, then delete it.",
+    )
+
+
+def set_protected(store: StateStore, name: str, protected: bool) -> ClusterDoc:
+    """Turn deletion protection on or off (allowed while a job runs: it changes no resource)."""
+    valid_name(name)
+
+    def change(doc: ClusterDoc) -> ClusterDoc | None:
+        if doc.spec.protected == protected:
+            return None
+        if protected and doc.status.phase == "Deleting":
+            raise UsageError(
+                f"Cluster {name!r} is being deleted already; it cannot be protected now.",
+                f"Follow the delete with `goman cluster get {name}`.",
+            )
+        doc.spec.protected = protected
+        return doc
+
+    rows = index.IndexWriter(store)
+    try:
+        doc = update_cluster(store, name, change, rows=rows)
+    finally:
+        rows.flush()
+    if doc is None:
+        raise NotFoundError(
+            f"Cluster {name!r} does not exist (profile '{store.ctx.profile}').",
+            "See the clusters there are with `goman cluster list`.",
+        )
+    return doc
+
+
 def delete_cluster(store: StateStore, name: str) -> Job | None:
-    """Enqueue the removal of everything the cluster has; None when there is no such cluster."""
+    """Enqueue the removal of everything the cluster has; None when there is no such cluster.
+    A protected cluster is refused (checked on the very version the delete would write)."""
     valid_name(name)
 
     def mutate(doc: ClusterDoc) -> ClusterDoc:
+        if doc.spec.protected:
+            raise protected_error(name)
         doc.status.phase = "Deleting"
         doc.status.message = "Deleting every resource of the cluster."
         return doc

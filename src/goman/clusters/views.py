@@ -22,6 +22,7 @@ def summary_view(s: ClusterSummary) -> dict[str, Any]:
         "endpoint": s.endpoint,
         "cost_per_hour": s.cost_per_hour,
         "created_at": s.created_at,
+        "protected": s.protected,
     }
 
 
@@ -68,6 +69,7 @@ def _cluster_view(doc: ClusterDoc) -> dict[str, Any]:
         ],
         "job": doc.status.job_id or doc.status.last_job_id,
         "message": doc.status.message,
+        "protected": doc.spec.protected,
     }
 
 

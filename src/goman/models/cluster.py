@@ -57,6 +57,8 @@ class ClusterSpec(Part):
     region: Region = "ap-south-1"
     k3s_version: K3sVersion = DEFAULT_K3S_VERSION
     api_cidrs: ApiCidrs = Field(default_factory=lambda: ["0.0.0.0/0"])
+    # Deletion protection: `cluster delete` and `resources cleanup` refuse while it is set.
+    protected: bool = False
 
     @property
     def servers(self) -> int:
@@ -140,6 +142,7 @@ class ClusterSummary(Part):
     job_id: str | None = None
     job_step: str | None = None
     revision: int = 0  # revision of the state document this row was taken from
+    protected: bool = False
     # The AWS resource ids the state document records (live instances, security group,
     # Elastic IP allocation), so `resources list` can match EC2 against the index alone.
     # None: a row written before rows carried them (`goman state reindex` fills it in).

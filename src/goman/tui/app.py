@@ -461,6 +461,14 @@ class GomanApp(App[None]):
     def delete_cluster(self, name: str) -> None:
         from goman.tui.screens.dialogs import DeleteDialog
 
+        summary = self.index.clusters.get(name) if self.index else None
+        if summary is not None and summary.protected:
+            from goman.clusters.service import protected_error
+
+            refused = protected_error(name)
+            self.notify(f"{refused.message}\n{refused.hint}", severity="error", timeout=8)
+            return
+
         def confirmed(ok: bool | None) -> None:
             if not ok:
                 return

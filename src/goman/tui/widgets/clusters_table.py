@@ -53,6 +53,8 @@ SORT_KEYS: dict[str, Callable[[ClusterSummary], Any]] = {
     "job": lambda s: s.job_step or "",
 }
 
+LOCK = "\N{LOCK}"  # beside the name of a cluster protected from deletion
+
 
 def matches(summary: ClusterSummary, text: str) -> bool:
     if not text:
@@ -142,7 +144,7 @@ class ClustersTable(SafeTable):
     @staticmethod
     def _cells(s: ClusterSummary, now: datetime) -> tuple[Any, ...]:
         return (
-            fmt.plain(s.name, "bold"),
+            fmt.plain(s.name + (f" {LOCK}" if s.protected else ""), "bold"),
             fmt.plain(s.mode),
             fmt.phase(s.phase),
             fmt.nodes(s.nodes_ready, s.nodes_total),
