@@ -192,7 +192,15 @@ def taken(entry: QueueEntry, owner: str, now: datetime) -> bool:
 
 
 def enqueue(store: StateStore, job: Job) -> Job:
-    """Queue a job: its entry, then its document (see the module doc for why that order)."""
+    """Queue a job: its entry, then its document (see the module doc for why that order).
+    A job whose parameters are not valid for its type is refused before either write."""
+    from goman.jobs.params import problem
+
+    why = problem(job)
+    if why is not None:
+        raise UsageError(
+            f"Cannot queue this job: {why}.", "This is a bug in goman; please report it."
+        )
     _put_entries(store, [entry_of(job)])
     try:
         return store.create(keys.job(job.id), job).doc

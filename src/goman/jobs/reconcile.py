@@ -38,6 +38,11 @@ class Reconciler(StepContext):
 
     def check(self) -> str | None:
         """Why this job may not run against the cluster as it is now (None: it may)."""
+        from goman.jobs.params import problem
+
+        invalid = problem(self.job)
+        if invalid is not None:
+            return invalid
         removed = any(s.name == "remove-state" and s.status == "done" for s in self.job.steps)
         if self.doc is None:
             if self.job.type == "delete":

@@ -202,7 +202,20 @@ class Worker:
 
     def _try(self, entry: QueueEntry) -> bool:
         """Run the entry's job if it is runnable; whether this worker ran it."""
-        job = queue.document_for(self.store, entry)
+        from goman.aws.errors import CorruptDocumentError
+
+        try:
+            job = queue.document_for(self.store, entry)
+        except CorruptDocumentError as exc:
+            # A forged or broken job never runs, and never stops the others: it ends failed.
+            self._keep_for_later(
+                [
+                    entry.model_copy(
+                        update={"status": "failed", "error": exc.message, "finished_at": utcnow()}
+                    )
+                ]
+            )
+            return False
         if job is None:
             return False
         if job.finished:
@@ -282,15 +295,20 @@ class Worker:
                 self._writes.last = time.monotonic()
                 return job
 
+        from goman.jobs.params import problem
+
         self._halt = threading.Event()
         known = self.store.known(keys.job(job_id), Job)
-        if known is not None and not known.doc.finished:
+        if known is not None and not known.doc.finished and problem(known.doc) is None:
             job, rec = both(claim, lambda: self._context(known.doc))
             rec.job = job
         else:
             job = claim()
             if job.finished:
                 return job, None
+            if problem(job) is not None:
+                # Nothing is read or looked up for it: the check fails it (see _drive).
+                return job, self._bare_context(job)
             rec = self._context(job)
         rec.prefetch([s.name for s in job.steps if s.status not in {"done", "skipped"}])
         return job, rec
@@ -316,6 +334,11 @@ class Worker:
             rec.prefetch(todo)
         rec.doc = self._cluster(job)
         return rec
+
+    def _bare_context(self, job: Job) -> Reconciler:
+        from goman.jobs.reconcile import Reconciler
+
+        return Reconciler(self.store, job, doc=None, should_stop=self._should_stop)
 
     def _should_stop(self) -> bool:
         """Whether a step's long wait should end: a cancel, a lost lease, the stop event,

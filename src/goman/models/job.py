@@ -85,7 +85,7 @@ class QueueEntry(Part):
     reading job documents. While the job is open it also carries what a worker needs to
     write the job document, should the command that queued it stop before it did."""
 
-    id: str
+    id: JobId  # it names a document: a forged one makes `queue.json` invalid, like any field
     type: JobType
     cluster: str
     cluster_id: str
