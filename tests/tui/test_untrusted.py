@@ -20,6 +20,7 @@ from goman.state.store import StateStore
 from goman.tui.screens.detail import DetailScreen
 from goman.tui.screens.dialogs import DeleteDialog, KubeconfigDialog, ScaleDialog
 from goman.tui.screens.jobs import JobsScreen
+from goman.tui.screens.problem import ProblemScreen
 from goman.tui.widgets.clusters_table import ClustersTable
 from tests.tui.conftest import fixed_nodes, seed_clusters, summary_doc, text_of, wait_for
 
@@ -27,12 +28,13 @@ CLICK = "[@click=app.quit]quit[/]"
 LINK = "[link=https://evil.example]docs[/link]"
 CRASH = "[/]"
 ESCAPE = "\x1b]0;TITLE\x07"
-FORGED_NAMES = [CRASH, "[bold]big", LINK, CLICK, "esc" + ESCAPE]
+# Names are validated (a row's name reaches commands); every other field may be forged.
+OTHER_ENDPOINT = f"{LINK}[bold]big{CRASH}esc{ESCAPE}"
 
 
 def forge(s3: Any, store: StateStore) -> str:
-    """A real cluster `web` whose every free-text field is hostile, plus index rows whose
-    names are. Returns the forged job's id."""
+    """A real cluster `web` whose every free-text field is hostile, plus an index row
+    `other` (no state document) whose are too. Returns the forged job's id."""
     doc = summary_doc(
         "web",
         phase="Failed",
@@ -59,8 +61,7 @@ def forge(s3: Any, store: StateStore) -> str:
     index = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     row = index["clusters"]["web"]
     row["job_step"] = CRASH
-    for name in FORGED_NAMES:
-        index["clusters"][name] = {**row, "name": name, "endpoint": LINK}
+    index["clusters"]["other"] = {**row, "name": "other", "endpoint": OTHER_ENDPOINT}
     index["revision"] += 1
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(index).encode())
     return job.id
@@ -77,7 +78,7 @@ async def test_markup_from_the_bucket_is_shown_as_text(
     app = make_app()
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.screen.query_one(ClustersTable)
-        await wait_for(pilot, lambda: table.row_count == 6, what="every row, forged ones too")
+        await wait_for(pilot, lambda: table.row_count == 2, what="every row, forged ones too")
         shown = plain_cells(table)
         for literal in (CRASH, CLICK, LINK, "[bold]big"):
             assert literal in shown, literal
@@ -90,20 +91,20 @@ async def test_markup_from_the_bucket_is_shown_as_text(
         await pilot.pause()
         assert app.is_running
 
-        # Every dialog and screen that names a forged cluster.
-        table.move_cursor(row=table.get_row_index(CRASH))
+        # Every dialog and screen that names the forged row's cluster.
+        table.move_cursor(row=table.get_row_index("other"))
         for key, dialog in (("d", DeleteDialog), ("s", ScaleDialog), ("k", KubeconfigDialog)):
             await pilot.press(key)
             await wait_for(pilot, lambda d=dialog: isinstance(app.screen, d), what=str(dialog))
             await pilot.press("escape")
-        await pilot.press("t")  # refused with a notification that quotes the name
+        await pilot.press("t")  # refused: the row has no state document behind it
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="detail")
-        assert text_of(app, "#detail-title") == CRASH
+        assert text_of(app, "#detail-title") == "other"
         await wait_for(
             pilot,
             lambda: any(n.severity == "error" for n in app._notifications),
-            what="the invalid name said as an error",
+            what="the missing cluster said as an error",
         )
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -133,13 +134,30 @@ async def test_markup_from_the_bucket_is_shown_as_text(
     assert app.return_code in (None, 0)
 
 
+async def test_a_forged_name_in_the_index_is_refused_not_shown(
+    make_app: Any, store: StateStore, s3: Any
+) -> None:
+    forge(s3, store)
+    bucket, key = store.bucket, store.key(keys.INDEX)
+    index = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    index["clusters"][CRASH] = {**index["clusters"]["web"], "name": CRASH}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(index).encode())
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: app.problem is not None, what="the invalid index said")
+        assert app.problem is not None
+        assert "clusters.json" in app.problem.message and "invalid" in app.problem.message
+        assert isinstance(app.screen, ProblemScreen)  # shown with its fix, nothing listed
+        assert app.is_running
+
+
 async def test_the_palette_offers_no_forged_name(make_app: Any, store: StateStore, s3: Any) -> None:
     forge(s3, store)
     app = make_app()
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.screen.query_one(ClustersTable)
-        await wait_for(pilot, lambda: table.row_count == 6, what="rows")
-        for name in [*FORGED_NAMES, "web"]:
+        await wait_for(pilot, lambda: table.row_count == 2, what="rows")
+        for name in ["other", "web"]:
             table.move_cursor(row=table.get_row_index(name))
             titles = [c.title for c in app.get_system_commands(app.screen)]
             assert not any("[" in t or "\x1b" in t for t in titles), titles

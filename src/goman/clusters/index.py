@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 
-from goman.aws.errors import ConflictError
+from goman.aws.errors import ConflictError, CorruptDocumentError
 from goman.models.cluster import ClusterDoc, ClusterIndex, ClusterSummary
 from goman.state import keys
 from goman.state.store import MAX_CAS_ATTEMPTS, StateStore
@@ -246,5 +246,11 @@ def reindex(store: StateStore) -> list[str]:
         index.clusters = dict(rows)
         return index
 
-    store.update(keys.INDEX, ClusterIndex, change)
+    try:
+        store.update(keys.INDEX, ClusterIndex, change)
+    except CorruptDocumentError:
+        # The index is what this rebuilds: an invalid one (a forged row, say) is replaced,
+        # with If-Match on the version found, from the state documents alone.
+        _, etag, _ = store.get_bytes(keys.INDEX)
+        store.put(keys.INDEX, ClusterIndex(clusters=dict(rows)), etag)
     return sorted(rows)

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from goman.models.base import Document, Part, utcnow
 from goman.models.config import (
@@ -125,9 +125,11 @@ class ClusterDoc(Document):
 
 
 class ClusterSummary(Part):
-    """One row of the index: enough for `cluster list` without reading every state file."""
+    """One row of the index: enough for `cluster list` without reading every state file.
+    Validated like the state document it stands for: its name and job id name documents
+    and reach commands, so a forged row makes the index invalid (`goman state reindex`)."""
 
-    name: str
+    name: ClusterName
     cluster_id: str
     mode: Mode
     region: str
@@ -139,7 +141,7 @@ class ClusterSummary(Part):
     endpoint: str | None = None
     cost_per_hour: float | None = None
     created_at: datetime
-    job_id: str | None = None
+    job_id: JobId | None = None
     job_step: str | None = None
     revision: int = 0  # revision of the state document this row was taken from
     protected: bool = False
@@ -156,3 +158,10 @@ class ClusterIndex(Document):
 
     schema_version: int = 2
     clusters: dict[str, ClusterSummary] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _keyed_by_name(self) -> ClusterIndex:
+        for key, row in self.clusters.items():
+            if key != row.name:
+                raise ValueError(f"row {key!r} is named {row.name!r}")
+        return self
