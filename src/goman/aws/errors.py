@@ -365,3 +365,24 @@ def http_status(exc: BaseException) -> int:
     if not isinstance(response, dict):
         return 0
     return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+# Answers meaning "this region is not open to this account" (not enabled, opt-in needed).
+_REGION_CLOSED = {"AuthFailure", "OptInRequired"}
+
+
+def region_unreachable(exc: BaseException) -> bool:
+    """Whether a failure (or the AWS error behind a GomanError) says a region cannot be
+    reached at all: its endpoint does not connect, or the account may not use it."""
+    from botocore import exceptions as bex
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, bex.EndpointConnectionError | bex.ConnectTimeoutError):
+            return True
+        if error_code(seen) in _REGION_CLOSED:
+            return True
+        seen = seen.__cause__
+    return False

@@ -134,6 +134,7 @@ class StepContext:
         self._writing = False
         self._lookups: dict[str, Future[Any]] = {}
         self._lookups_lock = threading.Lock()
+        self._unreachable = False  # a delete found the cluster's region unreachable
 
     def sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -246,12 +247,33 @@ class StepContext:
         return self._ec2
 
     def tagged(self) -> list[Any]:
-        """What EC2 has tagged with this cluster's id (in this profile), now."""
-        return [
-            r
-            for r in self.ec2.find_tagged(self.store.ctx.profile)
-            if r.cluster_id == self.job.cluster_id
-        ]
+        """What EC2 has tagged with this cluster's id (in this profile), now.
+
+        A delete of a cluster that never recorded a resource, in a region that cannot be
+        reached (its endpoint does not connect, or the account may not use it), finds
+        nothing: nothing can have been made there, and the documents may go."""
+        from goman.aws.errors import region_unreachable
+
+        if self._unreachable:
+            return []
+        try:
+            found = self.ec2.find_tagged(self.store.ctx.profile)
+        except GomanError as exc:
+            if self.job.type == "delete" and region_unreachable(exc) and not self._recorded_any():
+                self._unreachable = True  # the steps after this one need not wait to learn it
+                return []
+            raise
+        return [r for r in found if r.cluster_id == self.job.cluster_id]
+
+    def _recorded_any(self) -> bool:
+        doc = self.doc
+        if doc is None:
+            return True  # cannot tell: assume something was made
+        return bool(
+            doc.status.security_group_id
+            or doc.status.eip_allocation_id
+            or any(n.instance_id for n in doc.status.nodes)
+        )
 
     def _lookup(self, name: str, fn: Callable[[], Any]) -> Future[Any]:
         """Start a read once per job (again only after it failed); later calls share it."""
