@@ -93,3 +93,39 @@ def test_resources_come_from_the_index_and_a_lagging_index_orphans_nothing(
     assert {tag(i, "goman:cluster") for i in live_instances(ec2)} == {"kept"}
     assert goman("cluster", "delete", "kept", "--yes").exit_code == 0
     assert goman_tagged(ec2) == []
+
+
+def test_a_resource_tagged_only_in_part_is_an_orphan_and_cleaned_with_its_objects(
+    goman: Any, ec2: Any, s3: Any
+) -> None:
+    image = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    made = ec2.run_instances(
+        ImageId=image,
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "goman:cluster", "Value": "ghost"},
+                    {"Key": "goman:profile", "Value": "default"},
+                ],
+            }
+        ],
+    )
+    ghost = str(made["Instances"][0]["InstanceId"])
+    bucket, prefix = "goman-123456789012", "state/default/clusters/ghost/"
+    assert goman("init").exit_code == 0
+    for name in ("secrets/join-token", "nodes/ghost-server-0.json"):
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=b"old")
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=b"secret")  # two versions
+    rows = goman("resources", "list", "-o", "json").json()
+    assert {"id": ghost, "cluster": "ghost", "status": "orphaned"}.items() <= next(
+        r for r in rows if r["id"] == ghost
+    ).items()
+    assert goman("resources", "cleanup", "--orphans", "--yes").exit_code == 0
+    state = ec2.describe_instances(InstanceIds=[ghost])["Reservations"][0]["Instances"][0]
+    assert state["State"]["Name"] in {"shutting-down", "terminated"}
+    left = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+    assert left.get("Versions", []) == [] and left.get("DeleteMarkers", []) == []

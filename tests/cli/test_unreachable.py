@@ -35,3 +35,15 @@ def test_a_cluster_with_recorded_resources_is_not_forgotten_when_ec2_is_unreacha
     assert "Cannot reach" in res.stderr
     assert goman("cluster", "get", "web", "-o", "json").json()["phase"] == "Failed"
     assert goman("cluster", "delete", "web", "--yes").exit_code == 0
+
+
+def test_resources_report_an_unreachable_region_as_one_warning(goman: Any, goman_proc: Any) -> None:
+    assert goman("cluster", "create", "web", "--timeout", "60s").exit_code == 0
+    for args in (("resources", "list", "-o", "json"), ("resources", "cleanup", "--orphans", "-y")):
+        res = goman_proc(*args, env=NO_EC2)
+        assert res.exit_code == 0, res.output
+        warned = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+        assert len(warned) == 1 and "ap-south-1" in warned[0], res.stderr
+        if args[1] == "list":
+            assert res.json() == []  # nothing of that region is called missing
+    assert {r["status"] for r in goman("resources", "list", "-o", "json").json()} == {"ok"}

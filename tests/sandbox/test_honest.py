@@ -232,6 +232,10 @@ def test_serve_enforce_iam_runs_goman_under_exactly_the_seed_policy(
     ):
         res = _goman(env, *args)
         assert res.returncode == 0, (args, res.stderr)
+    # Without the right to list (and delete) versions, the delete says once what remains.
+    warned = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "s3:ListBucketVersions" in warned[0], res.stderr
+    assert "clusters/web/" in warned[0]
     # Outside the policy: named, and refused.
     history = _goman(env, "state", "history", "config.json")
     assert history.returncode == 1 and "s3:ListBucketVersions" in history.stderr

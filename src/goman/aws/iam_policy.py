@@ -95,6 +95,14 @@ OPTIONAL: tuple[OptionalPermission, ...] = (
         without="one warning at bucket creation; status reports the control as unknown",
     ),
     OptionalPermission(
+        sid="GomanSecretVersions",
+        actions=("s3:ListBucketVersions", "s3:DeleteObjectVersion"),
+        resources=(BUCKET_ARN, OBJECTS_ARN),
+        enables="a deleted cluster's objects (join secret, key material, node reports) go with "
+        "every old version, so no secret outlives its cluster",
+        without="the current objects go; `cluster delete` warns once that old versions remain",
+    ),
+    OptionalPermission(
         sid="GomanKms",
         actions=("kms:GenerateDataKey", "kms:Decrypt"),
         resources=("*",),

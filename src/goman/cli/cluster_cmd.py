@@ -58,6 +58,9 @@ def run_in_foreground(app: App, job: Job, *, verb: str) -> None:
         raise click.exceptions.Exit(interrupt.exit_code(exc)) from None
     progress.done()
     if done.status == "succeeded":
+        for step in done.steps:
+            if step.message.startswith("warning: "):
+                warning(step.message.removeprefix("warning: "))
         echo(f"{job.cluster}: {job.type} done.", err=True)
         return
     error(f"{job.type} {done.status}: {done.error or done.status}")

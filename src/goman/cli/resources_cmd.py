@@ -6,7 +6,7 @@ import click
 
 from goman.cli.confirm import confirm, yes_option
 from goman.cli.context import App, pass_app
-from goman.cli.output import echo, emit, output_option
+from goman.cli.output import echo, emit, output_option, warning
 
 
 @click.group()
@@ -24,7 +24,10 @@ def list_(app: App, regions: tuple[str, ...], fmt: str) -> None:
     Scans the regions of the config and of every cluster unless --region is given."""
     from goman.clusters.resources import list_resources
 
-    rows = [r.view() for r in list_resources(app.store, list(regions) or None)]
+    warnings: list[str] = []
+    rows = [r.view() for r in list_resources(app.store, list(regions) or None, warnings)]
+    for line in warnings:
+        warning(line)
     if fmt == "table" and not rows:
         echo("No goman-tagged resources.", err=True)
         return
@@ -47,7 +50,11 @@ def cleanup(app: App, orphans: bool, regions: tuple[str, ...], yes: bool) -> Non
     """Remove resources tagged by goman that no cluster owns."""
     from goman.clusters.resources import cleanup_orphans, list_resources
 
-    found = [r for r in list_resources(app.store, list(regions) or None) if r.status == "orphaned"]
+    warnings: list[str] = []
+    every = list_resources(app.store, list(regions) or None, warnings)
+    for line in warnings:
+        warning(line)
+    found = [r for r in every if r.status == "orphaned"]
     if not found:
         echo("No orphaned resources.", err=True)
         return

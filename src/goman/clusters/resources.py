@@ -58,10 +58,16 @@ def _status(r: Any, doc: ClusterSummary | ClusterDoc | None) -> str | None:
     return "ok" if r.id in ids or busy else "orphaned"
 
 
-def list_resources(store: StateStore, regions: list[str] | None = None) -> list[Resource]:
+def list_resources(
+    store: StateStore, regions: list[str] | None = None, warnings: list[str] | None = None
+) -> list[Resource]:
     """Matched against the index; what the index calls orphaned or missing is confirmed
     with the clusters' state documents (the index may lag them), so cleanup never acts on
-    a row that was behind."""
+    a row that was behind.
+
+    A region that cannot be reached (its endpoint does not connect, or the account may
+    not use it) is left out with one line in `warnings`; nothing of it is called missing."""
+    from goman.aws.errors import GomanError, region_unreachable
     from goman.provision.ec2 import Ec2
 
     profile = store.ctx.profile
@@ -72,10 +78,21 @@ def list_resources(store: StateStore, regions: list[str] | None = None) -> list[
         regions = sorted({region, *(r.region for r in rows)})
     by_id = {r.cluster_id: r for r in rows}
 
+    unreachable: set[str] = set()
+
     def scan(region: str) -> list[Any]:
-        return list(Ec2(store.ctx, region).find_tagged(profile))
+        try:
+            return list(Ec2(store.ctx, region).find_tagged(profile))
+        except GomanError as exc:
+            if not region_unreachable(exc):
+                raise
+            unreachable.add(region)
+            if warnings is not None:
+                warnings.append(f"region {region} cannot be reached, so it was not scanned: {exc}")
+            return []
 
     tagged = [r for found in each(scan, regions, limit=4) for r in found]
+    regions = [r for r in regions if r not in unreachable]
     seen = {r.id for r in tagged}
     unsure = [r for r in tagged if _status(r, by_id.get(r.cluster_id)) != "ok"]
     gone = [
@@ -156,4 +173,19 @@ def cleanup_orphans(store: StateStore, orphans: list[Resource]) -> list[Resource
             if o.type == "volume" and o.state == "available":
                 ec2.delete_volume(o.id)
         removed.extend(here)
+    _remove_leftover_objects(store, removed)
     return removed
+
+
+def _remove_leftover_objects(store: StateStore, removed: list[Resource]) -> None:
+    """The objects (join secret, key material, node reports) of clusters whose resources
+    were orphans: only where no state document has the name now (objects go by name, and
+    a cluster of that name may have been created again)."""
+    from goman.state.purge import purge_prefix
+
+    names = sorted({r.cluster for r in removed if NAME_RE.fullmatch(r.cluster)})
+    got = store.get_many([(keys.cluster_state(n), ClusterDoc) for n in names])
+    each(
+        lambda n: purge_prefix(store, keys.cluster_dir(n)),
+        [n for n, g in zip(names, got, strict=True) if g is None],
+    )

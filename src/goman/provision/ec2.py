@@ -24,6 +24,7 @@ from goman.aws.session import AwsContext
 from goman.provision.ownership import Owner, TagMemory
 from goman.provision.ownership import check as check_owner
 from goman.provision.tags import (
+    GOMAN_TAG_KEYS,
     TAG_CLUSTER,
     TAG_CLUSTER_ID,
     TAG_NODE,
@@ -785,9 +786,10 @@ class Ec2:
     # -- inventory ----------------------------------------------------------------------
 
     def find_tagged(self, profile: str | None = None) -> list[TaggedResource]:
-        """Every resource in this region that carries goman:cluster-id (optionally one
-        profile's): live instances, security groups, Elastic IPs and volumes."""
-        filters: list[dict[str, Any]] = [{"Name": "tag-key", "Values": [TAG_CLUSTER_ID]}]
+        """Every resource in this region that carries any goman tag (optionally one
+        profile's): live instances, security groups, Elastic IPs and volumes. A resource
+        tagged only in part (no cluster id, say) is found too: it is still goman's."""
+        filters: list[dict[str, Any]] = [{"Name": "tag-key", "Values": list(GOMAN_TAG_KEYS)}]
         if profile is not None:
             filters.append({"Name": f"tag:{TAG_PROFILE}", "Values": [profile]})
 

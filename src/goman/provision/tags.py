@@ -15,6 +15,10 @@ TAG_NAME = "Name"
 
 ROLES = ("server", "agent")
 
+# What finds every goman-tagged resource, whichever of its tags survived: any `goman:`
+# key (EC2 filter values take `*` wildcards).
+GOMAN_TAG_KEYS = ("goman:*",)
+
 
 def tags_for(
     cluster: str,

@@ -33,6 +33,10 @@ AGENT_TOKEN = "secrets/agent-token"
 NODES_DIR = "nodes/"
 API_PORT = 6443
 
+# A step message that starts so is shown as a warning when the job ends (the job went
+# on: something is left for the user to know about).
+WARNING = "warning: "
+
 DEFAULT_READY_TIMEOUT = 900.0  # K3s install on a fresh instance takes a few minutes
 TERMINATE_TIMEOUT = 600.0
 

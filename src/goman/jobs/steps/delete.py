@@ -9,7 +9,7 @@ from goman.aws.errors import GomanError
 from goman.aws.parallel import each, together
 from goman.clusters import index
 from goman.clusters.state import find_cluster
-from goman.jobs.steps.common import StepContext
+from goman.jobs.steps.common import WARNING, StepContext
 from goman.models.cluster import ClusterDoc
 from goman.state import keys
 from goman.state.store import Conflict
@@ -79,9 +79,16 @@ def verify(ctx: StepContext, deadline: float) -> str:
 
 
 def remove_artefacts(ctx: StepContext, deadline: float) -> str:
-    objs = ctx.store.ls(keys.cluster_dir(ctx.job.cluster))
-    each(lambda obj: ctx.store.delete(obj.key), objs)
-    return f"removed {len(objs)} object(s)"
+    """Every object of the cluster (join secret, key material, node reports, kubeconfig),
+    old versions too where permitted: secrets must not outlive their cluster."""
+    from goman.state.purge import purge_prefix
+
+    prefix = keys.cluster_dir(ctx.job.cluster)
+    purged = purge_prefix(ctx.store, prefix)
+    left = purged.warning(ctx.store.key(prefix))
+    if left is not None:
+        return f"{WARNING}{left}"
+    return f"removed {purged.objects} object(s) and their old versions"
 
 
 def remove_state(ctx: StepContext, deadline: float) -> str:
