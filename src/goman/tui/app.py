@@ -410,8 +410,13 @@ class GomanApp(App[None]):
                 return
             from goman.clusters import service
 
+            def warn(text: str) -> None:
+                self.later(lambda: self.notify(f"warning: {text}", severity="warning", timeout=12))
+
             self.call_blocking(
-                lambda: service.create_cluster(self.store, request.name, **request.options()),
+                lambda: service.create_cluster(
+                    self.store, request.name, on_warning=warn, **request.options()
+                ),
                 lambda job: self.start_job(job, "Creating"),
             )
 

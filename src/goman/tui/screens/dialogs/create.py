@@ -103,9 +103,22 @@ class CreateDialog(Dialog[CreateRequest | None]):
                 yield Input(cfg.k3s_version, id="k3s_version", compact=True)
             yield Static(id="problems", classes="error")
             yield Static(id="estimate", classes="hint")
+            yield Static(self._open_api(), id="api-warning", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Create", variant="primary", id="create")
                 yield Button("Cancel", id="cancel")
+
+    def _open_api(self) -> Text:
+        """What the CLI says after a create, said before it: the API's reach."""
+        from goman.clusters.checks import open_to_everyone
+
+        everyone = open_to_everyone(list(self.config.api_cidrs))
+        if everyone is None:
+            return Text("")
+        return Text(
+            f"The Kubernetes API will be open to the whole internet (api_cidrs {everyone}); "
+            "narrow it with `goman config set api_cidrs auto` (your address) or a CIDR."
+        )
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
