@@ -209,6 +209,7 @@ def test_iam_policy_optional_is_a_separate_document(goman: Any) -> None:
     assert {
         "s3:ListBucketVersions",
         "s3:GetObjectVersion",
+        "s3:DeleteObjectVersion",
         "s3:PutBucketPublicAccessBlock",
         "s3:GetBucketPublicAccessBlock",
         "s3:PutEncryptionConfiguration",
