@@ -34,6 +34,10 @@ class CreateParams(_Params):
     ready_timeout: Seconds | None = None
     retry_of: JobId | None = None
     replace: list[Replacement] = Field(default_factory=list, max_length=103)
+    # How long each agent's drain may take, and whether to go on when it cannot finish
+    # (a retried create replaces nodes the same way a scale removes them).
+    drain_timeout: Seconds | None = None
+    force: bool | None = None
 
 
 class ScaleParams(CreateParams):
