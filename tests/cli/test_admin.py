@@ -195,7 +195,13 @@ def test_iam_policy_prints_the_seed_policy(goman: Any) -> None:
         )
     }
     expected |= {
-        ('"arn:aws:s3:::goman-*/*"', a) for a in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+        ('"arn:aws:s3:::goman-*/*"', a)
+        for a in (
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:PutObjectTagging",  # secrets are written with their tag
+            "s3:DeleteObject",
+        )
     }
     expected |= {('"*"', a) for a in SEED_EC2}
     assert grants == expected
@@ -216,6 +222,8 @@ def test_iam_policy_optional_is_a_separate_document(goman: Any) -> None:
         "s3:GetEncryptionConfiguration",
         "s3:PutBucketPolicy",
         "s3:GetBucketPolicy",
+        "s3:GetLifecycleConfiguration",
+        "s3:PutLifecycleConfiguration",
         "kms:GenerateDataKey",
         "kms:Decrypt",
     } == actions

@@ -22,7 +22,14 @@ BUCKET_ACTIONS: tuple[str, ...] = (
     "s3:GetBucketVersioning",
     "s3:PutBucketVersioning",
 )
-OBJECT_ACTIONS: tuple[str, ...] = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+# PutObjectTagging: secrets are written with a tag (PutObject's Tagging header needs it),
+# by which a lifecycle rule expires their old versions.
+OBJECT_ACTIONS: tuple[str, ...] = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:DeleteObject",
+)
 EC2_ACTIONS: tuple[str, ...] = (
     "ec2:DescribeImages",
     "ec2:DescribeInstances",
@@ -101,6 +108,16 @@ OPTIONAL: tuple[OptionalPermission, ...] = (
         enables="a deleted cluster's objects (join secret, key material, node reports) go with "
         "every old version, so no secret outlives its cluster",
         without="the current objects go; `cluster delete` warns once that old versions remain",
+    ),
+    OptionalPermission(
+        sid="GomanSecretExpiry",
+        actions=("s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"),
+        resources=(BUCKET_ARN,),
+        enables="`goman init` adds a lifecycle rule that expires old versions of secrets "
+        "(objects tagged goman-secret) a day after they stop being current; the bucket's "
+        "other rules are kept",
+        without="one warning at init; old versions of a deleted cluster's secrets stay "
+        "unless the delete may remove them (GomanSecretVersions)",
     ),
     OptionalPermission(
         sid="GomanKms",

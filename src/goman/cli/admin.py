@@ -28,6 +28,7 @@ def init(app: App, fmt: str) -> None:
     """
     from goman.state.bucket import ensure_bucket, read_hardening
     from goman.state.config import ensure_config
+    from goman.state.lifecycle import ensure_secret_expiry
     from goman.state.probe_record import probe_and_record
 
     ctx = app.aws
@@ -43,6 +44,9 @@ def init(app: App, fmt: str) -> None:
             "it is harmless and the next probe removes it."
         )
     hardening = report.hardening if report.created else read_hardening(ctx)
+    expiry, expiry_warning = ensure_secret_expiry(ctx)
+    if expiry_warning:
+        report.warnings.append(expiry_warning)
     config, config_created = ensure_config(app.store)
     data: dict[str, Any] = {
         "account": ctx.account_id,
@@ -53,6 +57,7 @@ def init(app: App, fmt: str) -> None:
         "versioning": report.versioning,
         "versioning_enabled_now": report.versioning_enabled_now,
         "hardening": hardening.as_dict(),
+        "secret_versions_expire": expiry,
         "config": f"{ctx.prefix}config.json",
         "config_created": config_created,
         "config_revision": config.doc.revision,
@@ -73,6 +78,8 @@ def init(app: App, fmt: str) -> None:
         f"Hardening: public access block {_on(hardening.public_access_block)}, "
         f"encryption {_on(hardening.encryption)}, TLS-only policy {_on(hardening.tls_only_policy)}."
     )
+    if expiry:
+        echo("Old versions of secrets expire a day after they stop being current.")
     echo(f"Conditional writes: verified on {probe.endpoint} ({len(probe.checks)} checks).")
     verb = "Wrote defaults to" if config_created else "Found"
     echo(f"{verb} s3://{report.bucket}/{ctx.prefix}config.json (revision {config.doc.revision}).")

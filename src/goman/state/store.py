@@ -291,8 +291,10 @@ class StateStore:
         etag: str | None = None,
         create: bool = False,
         content_type: str = "application/json",
+        tagging: str | None = None,
     ) -> tuple[str, str | None]:
-        """A conditional raw write. Raises Conflict when the condition fails."""
+        """A conditional raw write. Raises Conflict when the condition fails. `tagging`:
+        object tags as PutObject's Tagging header (`key=value&...`)."""
         key = self.key(rel)
         args: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -301,6 +303,8 @@ class StateStore:
             "ContentType": content_type,
             "ExpectedBucketOwner": self.owner,
         }
+        if tagging is not None:
+            args["Tagging"] = tagging
         if create:
             args["IfNoneMatch"] = "*"
         elif etag is not None:

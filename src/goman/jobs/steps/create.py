@@ -44,13 +44,17 @@ def _ca_bundle() -> bytes:
 
 
 def _create_once(ctx: StepContext, rel: str, make: Any, content_type: str) -> bool:
-    """Write `rel` only if it does not exist yet: True if this call wrote it."""
+    """Write the secret `rel` only if it does not exist yet: True if this call wrote it."""
+    from goman.state.lifecycle import SECRET_TAGGING
+
     try:
         ctx.store.put_bytes(
             keys.cluster_artefact(ctx.cluster().name, rel),
             make(),
             create=True,
             content_type=content_type,
+            # Their old versions expire by this tag (state/lifecycle.py).
+            tagging=SECRET_TAGGING,
         )
         return True
     except Conflict:
