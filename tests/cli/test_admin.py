@@ -204,6 +204,9 @@ def test_iam_policy_prints_the_seed_policy(goman: Any) -> None:
         )
     }
     expected |= {('"*"', a) for a in SEED_EC2}
+    # Stop and start: only instances, only those tagged with a cluster id.
+    instances = '"arn:aws:ec2:*:*:instance/*"'
+    expected |= {(instances, "ec2:StopInstances"), (instances, "ec2:StartInstances")}
     assert grants == expected
     assert all(s["Effect"] == "Allow" for s in policy["Statement"])
 

@@ -251,6 +251,29 @@ def test_terminated_instances_are_forgotten(
     assert not _exists(store, _report_key("web-agent-0"))
 
 
+def test_a_stopped_node_is_kept_and_a_start_does_not_bootstrap_it_again(
+    store: StateStore, ops: Ec2, sandbox: SandboxServer
+) -> None:
+    from goman.provision import power
+
+    info = _launch(store, ops, "web-agent-0")
+    assert _final(store, "web-agent-0")["phase"] == "ready"
+    _, _, first = store.get_bytes(_report_key("web-agent-0"))
+
+    def tracked() -> dict[str, Any]:
+        return {n["instance_id"]: n for n in _control(sandbox)["nodes"]}
+
+    power.stop(ops, [info.instance_id])
+    power.wait_state(ops, [info.instance_id], "stopped", timeout=30)
+    wait_for(lambda: tracked()[info.instance_id]["stopped"], what="the node to be stopped")
+    power.start(ops, [info.instance_id])
+    power.wait_state(ops, [info.instance_id], "running", timeout=30)
+    wait_for(lambda: not tracked()[info.instance_id]["stopped"], what="the node to run again")
+    # User-data runs on the first boot only: no report is written again.
+    _, _, after = store.get_bytes(_report_key("web-agent-0"))
+    assert after == first and tracked()[info.instance_id]["phase"] == "ready"
+
+
 def test_reset_restores_defaults_and_forgets_nodes(
     store: StateStore, ops: Ec2, sandbox: SandboxServer
 ) -> None:

@@ -120,10 +120,10 @@ def test_real_app_in_tmux(tmux: Tmux, store: StateStore, aws_env: Any) -> None:
     )
 
     tmux.keys("?")
-    tmux.wait(lambda s: "Keys" in s and "Cluster detail" in s, "the help screen")
+    tmux.wait(lambda s: "Keys" in s and "Upgrade K3s" in s, "the help screen")
     tmux.keys("Escape")
     # Let the escape land alone: ESC followed at once by q reads as alt+q in a terminal.
-    tmux.wait(lambda s: "Cluster detail" not in s, "the help screen to close")
+    tmux.wait(lambda s: "Upgrade K3s" not in s, "the help screen to close")
     tmux.keys("q")
     tmux.wait(lambda s: not tmux.alive(), "goman to exit")
     assert get_cluster(store, "ok-1").status.phase == "Running"

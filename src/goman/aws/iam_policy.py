@@ -57,6 +57,13 @@ EC2_ACTIONS: tuple[str, ...] = (
     "ec2:DescribeInstanceTypeOfferings",
 )
 
+# Stop and start act only on instances that carry goman's cluster tag (`cluster stop` /
+# `cluster start`): a key that leaks cannot stop anything else in the account.
+EC2_POWER_ACTIONS: tuple[str, ...] = ("ec2:StopInstances", "ec2:StartInstances")
+EC2_POWER_CONDITION: dict[str, Any] = {
+    "StringLike": {"aws:ResourceTag/goman:cluster-id": "?*"},
+}
+
 
 @dataclass(frozen=True)
 class OptionalPermission:
@@ -159,6 +166,13 @@ def seed_policy() -> dict[str, Any]:
                 "Action": list(EC2_ACTIONS),
                 "Resource": "*",
             },
+            {
+                "Sid": "GomanEc2StopStart",
+                "Effect": "Allow",
+                "Action": list(EC2_POWER_ACTIONS),
+                "Resource": "arn:aws:ec2:*:*:instance/*",
+                "Condition": EC2_POWER_CONDITION,
+            },
         ],
     }
 
@@ -189,4 +203,4 @@ def optional_for(action: str) -> OptionalPermission | None:
 
 
 def seed_actions() -> tuple[str, ...]:
-    return STS_ACTIONS + BUCKET_ACTIONS + OBJECT_ACTIONS + EC2_ACTIONS
+    return STS_ACTIONS + BUCKET_ACTIONS + OBJECT_ACTIONS + EC2_ACTIONS + EC2_POWER_ACTIONS

@@ -1,4 +1,5 @@
-"""`goman cluster ...`: create, list, get, scale, retry, delete, protect, kubeconfig."""
+"""`goman cluster ...`: create, list, get, scale, retry, delete, protect, kubeconfig (and,
+from `goman.cli.day2_cmd`, upgrade, stop, start)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.group()
 def cluster() -> None:
-    """Create, list, scale, retry, protect and delete K3s clusters."""
+    """Create, list, scale, upgrade, stop, start, retry, protect and delete K3s clusters."""
 
 
 def run_in_foreground(app: App, job: Job, *, verb: str) -> None:
@@ -77,6 +78,11 @@ def failed_next_steps(name: str, last_job_type: str | None) -> str:
     """What to run about a Failed cluster (the TUI says the same with keys)."""
     if last_job_type == "delete":
         return f"run `goman cluster delete {name}` again."
+    if last_job_type in {"upgrade", "stop", "start"}:
+        return (
+            f"`goman cluster retry {name}` resumes the {last_job_type} where it stopped "
+            "(nodes already done are left alone)."
+        )
     return (
         f"`goman cluster retry {name}` tries again (replacing nodes that failed), "
         f"`goman cluster delete {name}` removes what was made."
@@ -201,8 +207,10 @@ def get(app: App, name: str, fmt: str) -> None:
             ("Region", v["region"]),
             ("Phase", v["phase"]),
             ("Workers", v["workers"]),
+            ("K3s", v["k3s_version"]),
             ("Endpoint", v["endpoint"]),
             ("Kubernetes", _kubernetes_line(v["kubernetes"])),
+            ("Cost/h", None if v["cost_per_hour"] is None else f"${v['cost_per_hour']:.3f}"),
             ("Job", v["job"]),
             ("Message", v["message"]),
         ]
@@ -458,3 +466,7 @@ def kubeconfig(
     else:
         # YAML escapes every control character itself; cleaning would change the data.
         emit(data, "yaml")
+
+
+# The day-two commands register themselves on the group above.
+from goman.cli import day2_cmd  # noqa: E402,F401

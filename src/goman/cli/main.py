@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "state": ("goman.cli.state_cmd:state", "Inspect, diff, restore and migrate state documents."),
     "cluster": (
         "goman.cli.cluster_cmd:cluster",
-        "Create, list, scale, retry, protect and delete K3s clusters.",
+        "Create, list, scale, upgrade, stop, start, retry, protect and delete K3s clusters.",
     ),
     "jobs": ("goman.cli.jobs_cmd:jobs", "List, show and cancel background jobs."),
     "worker": ("goman.cli.jobs_cmd:worker", "Run queued jobs (headless worker)."),

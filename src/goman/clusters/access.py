@@ -156,6 +156,9 @@ def live_view(store: StateStore, doc: ClusterDoc, *, timeout: float = 5.0) -> Li
     """Ask the cluster's API for its version, nodes and pods per node; never raises."""
     if not doc.status.endpoint:
         return LiveCluster(reachable=False, error="the cluster has no endpoint yet")
+    if doc.status.phase in {"Stopping", "Stopped"}:
+        # Not asked: its servers are (being) stopped, and a connect timeout helps nobody.
+        return LiveCluster(reachable=False, error=f"the cluster is {doc.status.phase.lower()}")
     try:
         with kube_client(store, doc, connect=min(3.0, timeout), read=timeout) as kube:
             version = kube.version()

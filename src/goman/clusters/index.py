@@ -26,22 +26,39 @@ from goman.state.store import MAX_CAS_ATTEMPTS, StateStore
 
 def cost_per_hour(doc: ClusterDoc) -> float | None:
     """What the cluster costs now: the instances it has (with their root volumes and public
-    addresses), not the ones it asks for. No instance, no cost: $0/h."""
+    addresses), not the ones it asks for. A stopped instance costs only its volume, and
+    the endpoint's Elastic IP is billed while server-0 is stopped. No instance, no cost."""
     try:
-        from goman.provision.prices import nodes_cost_per_hour
+        from goman.provision.prices import nodes_cost_per_hour, stopped_cost_per_hour
     except ImportError:  # pragma: no cover - prices are optional information
         return None
     by_type: dict[str, int] = {}
+    stopped = 0
+    endpoint_idle = False
     for node in doc.status.nodes:
-        if node.instance_id and node.state not in {"terminated", "shutting-down"}:
-            itype = node.instance_type or doc.spec.instance_type
-            by_type[itype] = by_type.get(itype, 0) + 1
+        if not node.instance_id or node.state in {"terminated", "shutting-down"}:
+            continue
+        if node.state in {"stopping", "stopped"}:
+            stopped += 1
+            endpoint_idle |= node.role == "server" and node.index == 0
+            continue
+        itype = node.instance_type or doc.spec.instance_type
+        by_type[itype] = by_type.get(itype, 0) + 1
     total = 0.0
     for itype, count in by_type.items():
         cost = nodes_cost_per_hour(count, itype, doc.spec.region)
         if cost is None:
             return None
         total += cost
+    if stopped:
+        idle = stopped_cost_per_hour(
+            stopped,
+            doc.spec.region,
+            addresses=1 if endpoint_idle and doc.status.eip_allocation_id else 0,
+        )
+        if idle is None:
+            return None
+        total += idle
     return round(total, 4)
 
 

@@ -239,6 +239,7 @@ def scale_cluster(
     if drain_timeout is not None and drain_timeout <= 0:
         raise UsageError("The drain timeout must be positive.", "Example: --drain-timeout 5m")
     current = load_cluster(store, name)
+    refuse_stopped(current, "scaled")
     if (
         current.spec.workers == workers
         and current.status.phase == "Running"
@@ -254,6 +255,7 @@ def scale_cluster(
         params["force"] = True
 
     def mutate(doc: ClusterDoc) -> ClusterDoc:
+        refuse_stopped(doc, "scaled")
         if doc.status.phase != "Running":
             raise UsageError(
                 f"Cluster {name!r} is {doc.status.phase}; only a Running cluster can be scaled.",
@@ -331,6 +333,11 @@ def retry_cluster(
         params["drain_timeout"] = drain
     if force or (force is None and failed_job.params.get("force")):
         params["force"] = True
+    if job_type in RESUMED:
+        # Nothing is drained there: drain settings belong to creates and scales.
+        params.pop("drain_timeout", None)
+        params.pop("force", None)
+        return _resume(store, name, failed_job, params)
 
     def mutate(doc: ClusterDoc) -> ClusterDoc:
         if doc.status.phase != "Failed":
@@ -391,6 +398,158 @@ def set_protected(store: StateStore, name: str, protected: bool) -> ClusterDoc:
     return doc
 
 
+# Failed jobs a retry runs again as they were (their steps find what is done already).
+RESUMED: dict[JobType, tuple[str, str]] = {
+    "upgrade": ("Upgrading", "Retrying the upgrade to K3s {version}."),
+    "stop": ("Stopping", "Retrying the stop."),
+    "start": ("Starting", "Retrying the start."),
+}
+
+
+def _resume(store: StateStore, name: str, failed_job: Job, params: dict[str, Any]) -> Job:
+    phase, message = RESUMED[failed_job.type]
+    if failed_job.type == "upgrade":
+        params["k3s_version"] = failed_job.params.get("k3s_version")
+        params["from_version"] = failed_job.params.get("from_version")
+
+    def mutate(doc: ClusterDoc) -> ClusterDoc:
+        if doc.status.phase != "Failed":
+            raise UsageError(
+                f"Cluster {name!r} is {doc.status.phase}; only a Failed cluster can be retried.",
+                f"See it with `goman cluster get {name}`.",
+            )
+        doc.status.phase = phase  # type: ignore[assignment]
+        doc.status.message = message.format(version=params.get("k3s_version"))
+        return doc
+
+    job = _start_job(store, name, failed_job.type, mutate, params)
+    if job is None:
+        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
+    return job
+
+
+def refuse_stopped(doc: ClusterDoc, what: str) -> None:
+    """A stopped cluster is started first: say so instead of failing later."""
+    if doc.status.phase in {"Stopped", "Stopping"}:
+        raise UsageError(
+            f"Cluster {doc.name!r} is {doc.status.phase}; it cannot be {what} while stopped.",
+            f"goman cluster start {doc.name}",
+        )
+
+
+def _running_or_refuse(doc: ClusterDoc, what: str) -> None:
+    refuse_stopped(doc, what)
+    if doc.status.phase != "Running":
+        raise UsageError(
+            f"Cluster {doc.name!r} is {doc.status.phase}; only a Running cluster can be {what}.",
+            f"See why with `goman cluster get {doc.name}`.",
+        )
+
+
+def upgrade_cluster(
+    store: StateStore, name: str, k3s_version: str, *, ready_timeout: float | None = None
+) -> Job:
+    """Upgrade K3s on every node (servers first) through the system-upgrade-controller.
+
+    Refused before anything is written: a malformed version, a downgrade, a jump of more
+    than one minor version, a cluster that is not Running."""
+    from goman.models.k3s_version import K3sVersion, upgrade_problem
+
+    valid_name(name)
+    if ready_timeout is not None and ready_timeout <= 0:
+        raise UsageError("The timeout must be positive.", "Example: --timeout 30m")
+    try:
+        K3sVersion.parse(k3s_version)
+    except ValueError:
+        raise UsageError(
+            f"{k3s_version!r} is not a K3s version.",
+            "Give one like v1.34.1+k3s1 (the K3s release names on its releases page).",
+        ) from None
+    current = load_cluster(store, name)
+
+    def check(doc: ClusterDoc) -> None:
+        _running_or_refuse(doc, "upgraded")
+        problem = upgrade_problem(doc.spec.k3s_version, k3s_version)
+        if problem:
+            raise UsageError(
+                f"Cannot upgrade cluster {name!r}: {problem}.",
+                f"It runs {doc.spec.k3s_version}; pick a newer version of this minor or the "
+                "next one.",
+            )
+
+    check(current)
+    params: dict[str, Any] = {
+        "k3s_version": k3s_version,
+        "from_version": current.spec.k3s_version,
+    }
+    if ready_timeout is not None:
+        params["ready_timeout"] = ready_timeout
+
+    def mutate(doc: ClusterDoc) -> ClusterDoc:
+        check(doc)  # on the very version that takes the job slot
+        doc.status.phase = "Upgrading"
+        doc.status.message = f"Upgrade to K3s {k3s_version} queued."
+        return doc
+
+    job = _start_job(store, name, "upgrade", mutate, params)
+    if job is None:
+        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
+    return job
+
+
+def stop_cluster(store: StateStore, name: str) -> Job | None:
+    """Stop every instance, agents first. None, and no job, if it is Stopped already."""
+    valid_name(name)
+    current = load_cluster(store, name)
+    if current.status.phase == "Stopped" and current.status.job_id is None:
+        return None
+
+    def mutate(doc: ClusterDoc) -> ClusterDoc:
+        if doc.status.phase != "Running":
+            raise UsageError(
+                f"Cluster {name!r} is {doc.status.phase}; only a Running cluster can be stopped.",
+                f"See why with `goman cluster get {name}`.",
+            )
+        doc.status.phase = "Stopping"
+        doc.status.message = "Stop queued."
+        return doc
+
+    job = _start_job(store, name, "stop", mutate, {})
+    if job is None:
+        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
+    return job
+
+
+def start_cluster(
+    store: StateStore, name: str, *, ready_timeout: float | None = None
+) -> Job | None:
+    """Start a Stopped cluster, servers first. None, and no job, if it is Running already."""
+    valid_name(name)
+    if ready_timeout is not None and ready_timeout <= 0:
+        raise UsageError("The timeout must be positive.", "Example: --timeout 15m")
+    current = load_cluster(store, name)
+    if current.status.phase == "Running" and current.status.job_id is None:
+        return None
+    params: dict[str, Any] = {}
+    if ready_timeout is not None:
+        params["ready_timeout"] = ready_timeout
+
+    def mutate(doc: ClusterDoc) -> ClusterDoc:
+        if doc.status.phase != "Stopped":
+            raise UsageError(
+                f"Cluster {name!r} is {doc.status.phase}; only a Stopped cluster can be started.",
+                f"See why with `goman cluster get {name}`.",
+            )
+        doc.status.phase = "Starting"
+        doc.status.message = "Start queued."
+        return doc
+
+    job = _start_job(store, name, "start", mutate, params)
+    if job is None:
+        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
+    return job
+
+
 def delete_cluster(store: StateStore, name: str) -> Job | None:
     """Enqueue the removal of everything the cluster has; None when there is no such cluster.
     A protected cluster is refused (checked on the very version the delete would write)."""
@@ -415,7 +574,9 @@ def kubeconfig_for(store: StateStore, name: str, context: str) -> dict[str, Any]
     cluster, user and context all named `context`."""
     from goman.clusters.access import admin_kubeconfig_for
 
-    return admin_kubeconfig_for(store, load_cluster(store, name), context)
+    doc = load_cluster(store, name)
+    refuse_stopped(doc, "reached")
+    return admin_kubeconfig_for(store, doc, context)
 
 
 def default_context(store: StateStore, name: str) -> str:

@@ -46,13 +46,17 @@ def cluster_view(doc: ClusterDoc, live: LiveCluster | None = None) -> dict[str, 
 
 
 def _cluster_view(doc: ClusterDoc) -> dict[str, Any]:
+    from goman.clusters.index import cost_per_hour
+
     return {
         "name": doc.name,
         "mode": doc.spec.mode,
         "region": doc.spec.region,
         "phase": doc.status.phase,
         "workers": doc.spec.workers,
+        "k3s_version": doc.spec.k3s_version,
         "endpoint": doc.status.endpoint,
+        "cost_per_hour": cost_per_hour(doc),
         "nodes": [
             {
                 "name": n.name,

@@ -21,7 +21,7 @@ def failed(doc: ClusterDoc, job: Job, reason: str) -> ClusterDoc:
     The message is the reason only: what to do next depends on who reads it (the CLI
     names commands, the TUI keys), so each face adds its own words."""
     doc.status.phase = "Failed"
-    what = {"create": "Create", "scale": "Scale", "delete": "Delete"}[job.type]
+    what = job.type.capitalize()
     doc.status.message = f"{what} failed: {reason.rstrip('.')}."
     return release(doc, job)
 
@@ -36,7 +36,7 @@ def cancelled(doc: ClusterDoc, job: Job, at_step: str | None) -> ClusterDoc:
         doc.status.phase = "Running" if all_ready else "Failed"
         doc.status.message = f"Scale cancelled{where}; the cluster has {len(agents)} worker(s)."
         return release(doc, job)
-    what = "Create" if job.type == "create" else "Delete"
+    what = job.type.capitalize()
     doc.status.phase = "Failed"
     doc.status.message = f"{what} cancelled{where}."
     return release(doc, job)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from goman.jobs.plan import REPLACE_FAILED, STEPS
 from goman.models.cluster import NAME_RE
+from goman.models.config import K3sVersion
 from goman.models.job import JOB_ID_RE, Job, JobId
 
 CLUSTER_ID_RE = re.compile(r"\A[A-Za-z0-9-]{1,64}\Z")
@@ -49,10 +50,27 @@ class DeleteParams(_Params):
     pass
 
 
+class UpgradeParams(_Params):
+    k3s_version: K3sVersion
+    from_version: K3sVersion | None = None
+    ready_timeout: Seconds | None = None
+    retry_of: JobId | None = None
+
+
+class PowerParams(_Params):
+    """A stop or a start (a start waits for its nodes)."""
+
+    ready_timeout: Seconds | None = None
+    retry_of: JobId | None = None
+
+
 PARAMS: dict[str, type[_Params]] = {
     "create": CreateParams,
     "scale": ScaleParams,
     "delete": DeleteParams,
+    "upgrade": UpgradeParams,
+    "stop": PowerParams,
+    "start": PowerParams,
 }
 
 

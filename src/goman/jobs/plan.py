@@ -41,6 +41,16 @@ DELETE_STEPS: tuple[str, ...] = (
     "remove-state",
 )
 
+UPGRADE_STEPS: tuple[str, ...] = (
+    "install-upgrader",
+    "apply-plans",
+    "upgrade-servers",
+    "upgrade-agents",
+    "finish-upgrade",
+)
+STOP_STEPS: tuple[str, ...] = ("stop-agents", "stop-servers", "finish-stop")
+START_STEPS: tuple[str, ...] = ("start-servers", "start-agents", "wait-nodes-ready", "finish-start")
+
 # A retry of a Failed create or scale runs this first, then that job type's own steps.
 # It removes exactly the instances the retry command chose (nodes that reported `failed`),
 # so the launch steps that follow start new ones; every other node is found and kept.
@@ -50,6 +60,9 @@ STEPS: dict[JobType, tuple[str, ...]] = {
     "create": CREATE_STEPS,
     "scale": SCALE_STEPS,
     "delete": DELETE_STEPS,
+    "upgrade": UPGRADE_STEPS,
+    "stop": STOP_STEPS,
+    "start": START_STEPS,
 }
 
 

@@ -5,7 +5,12 @@ Phases of a cluster (status.phase):
            (wait-ready) -> Running
   scale:   Running -> Scaling -> Running
   delete:  Deleting -> (state document and index row removed: "Deleted")
-  retry:   Failed -> (replace-failed, then the create or scale steps as above) -> Running
+  upgrade: Running -> Upgrading (install-upgrader .. upgrade-agents) -> Running, on the new
+           version (spec.k3s_version changes only when every node runs it)
+  stop:    Running -> Stopping (agents, then servers) -> Stopped
+  start:   Stopped -> Starting (servers, then agents, then Ready through the API) -> Running
+  retry:   Failed -> (replace-failed, then the create or scale steps as above) -> Running;
+           a failed upgrade, stop or start runs its own steps again
   any step that fails past its retries: Failed, with the reason in status.message.
 
 Every step can be run again after a crash at any point and gives the same result:
@@ -25,7 +30,7 @@ import time
 
 from goman.aws.errors import GomanError, UsageError
 from goman.jobs.lease import LeaseLost
-from goman.jobs.steps import STEPS
+from goman.jobs.steps import STEPS, WAITS
 from goman.jobs.steps.common import Interrupted, Policy, StepContext, StepFailed
 from goman.models.job import Job
 from goman.provision.ownership import NotOwnedError
@@ -62,7 +67,7 @@ class Reconciler(StepContext):
         one job may run at once (the worker keeps `self.job` current)."""
         step = STEPS[name]
         policy = step.policy
-        if name == "wait-ready":
+        if name in WAITS:
             policy = Policy(
                 attempts=1, timeout=float(job.params.get("ready_timeout") or policy.timeout)
             )

@@ -26,7 +26,7 @@ def check_job_id(value: str) -> str:
 
 JobId = Annotated[str, AfterValidator(check_job_id)]
 
-JobType = Literal["create", "scale", "delete"]
+JobType = Literal["create", "scale", "delete", "upgrade", "stop", "start"]
 JobStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
 StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
 

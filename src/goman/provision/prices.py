@@ -156,3 +156,13 @@ def nodes_cost_per_hour(nodes: int, instance_type: str, region: str) -> float | 
     if instance is None or volume is None:
         return None
     return round(nodes * (instance + volume + PUBLIC_IPV4_PER_HOUR), 4)
+
+
+def stopped_cost_per_hour(nodes: int, region: str, *, addresses: int = 1) -> float | None:
+    """Approximate USD/hour of `nodes` stopped nodes: a stopped instance is not billed, its
+    root volume is, and so is the Elastic IP (`addresses`) the cluster keeps for its
+    endpoint. The other nodes' public addresses are released while stopped."""
+    volume = volume_per_hour(region)
+    if volume is None:
+        return None
+    return round(nodes * volume + addresses * PUBLIC_IPV4_PER_HOUR, 4)

@@ -85,6 +85,7 @@ class _Node:
     done: list[str] = field(default_factory=list)  # steps taken
     phase: str = "launched"
     finished: bool = False
+    stopped: bool = False  # its instance is stopped: it boots from disk when started
     attempts: int = 0  # failed tries of the current step
     next_try: float = 0.0
 
@@ -131,6 +132,7 @@ class NodeEmulator:
         self._joined: dict[tuple[str, str, str], tuple[str, str]] = {}  # key -> (host, node)
         self._waiting: dict[str, list[_Node]] = {}  # host -> nodes ready before its API
         self._api_lock = threading.Lock()
+        self._stopped_now: set[tuple[str, str, str]] = set()
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -236,23 +238,41 @@ class NodeEmulator:
         with self._api_lock:
             self._joined[node.key] = (host, node.name)
 
-    def _left(self, gone: list[tuple[str, str, str]], running: set[tuple[str, str, str]]) -> None:
+    def _left(
+        self,
+        terminated: list[tuple[str, str, str]],
+        stopped: list[tuple[str, str, str]],
+        alive: set[tuple[str, str, str]],
+    ) -> None:
         """Instances that stopped or terminated: their Nodes go NotReady (deleting a Node is
-        the cluster owner's job); a cluster with no instance left loses its API."""
+        the cluster owner's job). A stopped node stays joined, to come back when started;
+        a cluster with no instance left at all (running or stopped) loses its API."""
         with self._api_lock:
-            left = [(k, self._joined.pop(k)) for k in gone if k in self._joined]
-            alive = {self._joined[k][0] for k in self._joined if k in running}
+            left = [(k, self._joined.pop(k)) for k in terminated if k in self._joined]
+            paused = [(k, self._joined[k]) for k in stopped if k in self._joined]
+            hosts = {self._joined[k][0] for k in self._joined if k in alive}
             apis = dict(self._apis)
-        for _, (host, name) in left:
+        for _, (host, name) in left + paused:
             api = apis.get(host)
             if api is not None and api.state.node(name) is not None:
                 api.state.set_node_ready(name, False)
-        ended = {host for _, (host, _) in left} - alive
+        ended = {host for _, (host, _) in left} - hosts
         for host in ended:
             with self._api_lock:
                 api = self._apis.pop(host, None)
             if api is not None:
                 api.stop()
+
+    def _back(self, restarted: list[tuple[str, str, str]]) -> None:
+        """Started instances: their kubelets post Ready again (the cluster's state, upgraded
+        versions and cordons included, lived on in the API)."""
+        with self._api_lock:
+            back = [self._joined[k] for k in restarted if k in self._joined]
+            apis = dict(self._apis)
+        for host, name in back:
+            api = apis.get(host)
+            if api is not None and api.state.node(name) is not None:
+                api.state.set_node_ready(name, True)
 
     # -- knobs --------------------------------------------------------------------------
 
@@ -289,7 +309,13 @@ class NodeEmulator:
                 "boot_delay": self.boot_delay,
                 "fail": list(self.fail_patterns),
                 "nodes": [
-                    {"instance_id": n.key[2], "region": n.key[1], "node": n.name, "phase": n.phase}
+                    {
+                        "instance_id": n.key[2],
+                        "region": n.key[1],
+                        "node": n.name,
+                        "phase": n.phase,
+                        "stopped": n.stopped,
+                    }
                     for n in self._nodes.values()
                 ],
             }
@@ -347,22 +373,27 @@ class NodeEmulator:
 
     def _scan(self) -> dict[tuple[str, str, str], tuple[Any, str, str]]:
         """Running instances as {(account, region, id): (raw user-data, private IP, public
-        IP)} (read under the lock)."""
+        IP)} (read under the lock); the stopped ones are noted in `self._stopped_now`."""
         from moto.ec2.models import ec2_backends
 
         found: dict[tuple[str, str, str], tuple[Any, str, str]] = {}
+        stopped: set[tuple[str, str, str]] = set()
         with self.server_lock() if self.server_lock else threading.Lock():
             for account, per_region in list(dict.items(ec2_backends)):
                 for region, backend in list(dict.items(per_region)):
                     for reservation in list(getattr(backend, "reservations", {}).values()):
                         for inst in list(reservation.instances):
                             state = getattr(getattr(inst, "_state", None), "name", "")
+                            key = (str(account), str(region), str(inst.id))
                             if state == "running":
-                                found[(str(account), str(region), str(inst.id))] = (
+                                found[key] = (
                                     inst.user_data,
                                     str(getattr(inst, "private_ip", "") or ""),
                                     str(getattr(inst, "public_ip", "") or ""),
                                 )
+                            elif state in {"stopping", "stopped"}:
+                                stopped.add(key)
+        self._stopped_now = stopped
         return found
 
     def tick(self) -> None:
@@ -371,12 +402,26 @@ class NodeEmulator:
         now = time.monotonic()
         with self._lock:
             generation = self._generation
+            stopped_now = self._stopped_now
             gone = [k for k in self._nodes if k not in running]
+            terminated, paused, restarted = [], [], []
             for key in gone:
-                del self._nodes[key]  # terminated (or stopped): forget it
+                if key not in stopped_now:
+                    del self._nodes[key]  # terminated: forget it
+                    terminated.append(key)
+                elif not self._nodes[key].stopped:
+                    self._nodes[key].stopped = True  # kept: a start boots it from disk
+                    paused.append(key)
+            for node in self._nodes.values():
+                if node.stopped and node.key in running:
+                    # Started again: K3s comes back from its disk. User-data runs on the
+                    # first boot only, so nothing is reported or fetched again.
+                    node.stopped = False
+                    restarted.append(node.key)
             self._ignored &= set(running)
             fresh = [k for k in running if k not in self._nodes and k not in self._ignored]
-        self._left(gone, set(running))
+        self._left(terminated, paused, set(running) | stopped_now)
+        self._back(restarted)
         for key in fresh:
             text = _user_data_text(running[key][0])
             values = read_user_data(text) if text and MARKER in text else None
@@ -390,7 +435,7 @@ class NodeEmulator:
                     self._nodes[key] = _Node(key, values, now, generation, addresses)
         with self._lock:
             delay = self.boot_delay
-            due = [n for n in self._nodes.values() if not n.finished]
+            due = [n for n in self._nodes.values() if not n.finished and not n.stopped]
         for node in due:
             self._advance(node, now, delay)
 

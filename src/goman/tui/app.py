@@ -36,6 +36,7 @@ from goman.models.config import AppConfig
 from goman.models.text import printable
 from goman.state.store import StateStore
 from goman.tui.data import Identity, index_poller
+from goman.tui.day2 import day2_commands
 from goman.tui.hints import for_tui
 from goman.tui.messages import IndexUpdated, JobCrashed, JobProgressed
 from goman.tui.runner import JobRunner
@@ -546,6 +547,8 @@ class GomanApp(App[None]):
                 "Change its number of workers",
                 self._bind(self.scale_cluster, s.name),
             )
+        if not busy:
+            yield from day2_commands(self, s)
         if s.phase == "Failed" and not busy:
             yield SystemCommand(
                 f"Retry {name}",

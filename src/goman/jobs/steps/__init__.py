@@ -15,8 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from goman.jobs.steps import create, delete, retry, scale
-from goman.jobs.steps.common import DEFAULT_READY_TIMEOUT, TERMINATE_TIMEOUT, Policy, StepContext
+from goman.jobs.steps import create, delete, power, retry, scale, upgrade
+from goman.jobs.steps.common import (
+    DEFAULT_READY_TIMEOUT,
+    TERMINATE_TIMEOUT,
+    UPGRADE_TIMEOUT,
+    Policy,
+    StepContext,
+)
 from goman.models.job import Job
 
 StepFn = Callable[[StepContext, float], str]
@@ -67,7 +73,43 @@ STEPS: dict[str, StepDef] = {
         delete.verify, needs=("terminate", "release-endpoint", "delete-security-group")
     ),
     "remove-state": StepDef(delete.remove_state, needs=("verify", "remove-artefacts")),
+    # An upgrade: one after the other (the Plans need the controller's CRD; agents follow
+    # servers). A failed wait is not retried: the node and reason go to the user.
+    "install-upgrader": StepDef(upgrade.install_upgrader, Policy(attempts=3, timeout=120.0)),
+    "apply-plans": StepDef(upgrade.apply_plans, Policy(3, 120.0), needs=("install-upgrader",)),
+    "upgrade-servers": StepDef(
+        upgrade.upgrade_servers,
+        Policy(attempts=1, timeout=UPGRADE_TIMEOUT),
+        needs=("apply-plans",),
+    ),
+    "upgrade-agents": StepDef(
+        upgrade.upgrade_agents,
+        Policy(attempts=1, timeout=UPGRADE_TIMEOUT),
+        needs=("upgrade-servers",),
+    ),
+    "finish-upgrade": StepDef(upgrade.finish_upgrade, needs=("upgrade-agents",)),
+    # Stop: agents, then servers. Start: servers, then agents, then Ready through the API.
+    "stop-agents": StepDef(power.stop_agents, Policy(3, TERMINATE_TIMEOUT)),
+    "stop-servers": StepDef(
+        power.stop_servers, Policy(3, TERMINATE_TIMEOUT), needs=("stop-agents",)
+    ),
+    "finish-stop": StepDef(power.finish_stop, needs=("stop-servers",)),
+    "start-servers": StepDef(power.start_servers, Policy(3, TERMINATE_TIMEOUT)),
+    "start-agents": StepDef(
+        power.start_agents, Policy(3, TERMINATE_TIMEOUT), needs=("start-servers",)
+    ),
+    "wait-nodes-ready": StepDef(
+        power.wait_nodes_ready,
+        Policy(attempts=1, timeout=DEFAULT_READY_TIMEOUT),
+        needs=("start-agents",),
+    ),
+    "finish-start": StepDef(power.finish_start, needs=("wait-nodes-ready",)),
 }
+
+# Steps whose timeout the job's `ready_timeout` (the command's --timeout) replaces.
+WAITS: frozenset[str] = frozenset(
+    {"wait-ready", "upgrade-servers", "upgrade-agents", "wait-nodes-ready"}
+)
 
 
 def needs(job: Job, name: str) -> set[str]:

@@ -39,6 +39,8 @@ WARNING = "warning: "
 
 DEFAULT_READY_TIMEOUT = 900.0  # K3s install on a fresh instance takes a few minutes
 TERMINATE_TIMEOUT = 600.0
+# Per role: K3s restarts on each node in turn (pull the image, drain, restart, Ready).
+UPGRADE_TIMEOUT = 1800.0
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from goman.sandbox.kubeapi.controllers import BUILTIN_CONTROLLERS, NODES, PODS
 from goman.sandbox.kubeapi.store import Store, now_rfc3339
+from goman.sandbox.kubeapi.upgrade import SystemUpgradeController
 
 Obj = dict[str, Any]
 Controller = Callable[["ClusterState"], None]
@@ -43,6 +44,8 @@ class ClusterState:
         self.store = Store()
         self.default_version = version
         self.controllers: list[Controller] = list(BUILTIN_CONTROLLERS)
+        # Inert until its Deployment is applied (as on a real K3s cluster).
+        self.controllers.append(SystemUpgradeController())
         self.audit: deque[AuditEntry] = deque(maxlen=AUDIT_LOG)
         self._ip_lock = threading.Lock()
         self._node_index: dict[str, int] = {}

@@ -17,7 +17,7 @@ from goman.models.cluster import ClusterDoc
 from goman.models.job import Job
 from goman.models.text import printable
 from goman.state.store import VersionInfo
-from goman.tui import data
+from goman.tui import data, day2
 from goman.tui import format as fmt
 from goman.tui.widgets.status_header import StatusHeader
 from goman.tui.widgets.tables import SafeTable, cursor_key, show_steps
@@ -86,6 +86,9 @@ class DetailScreen(Screen[None]):
         # Not in the footer (it would push quit out at 120 columns): a Failed cluster's
         # status names the key, and ? and the palette list it.
         Binding("t", "retry", "Retry a Failed cluster", show=False),
+        Binding("u", "upgrade", "Upgrade K3s", show=False),
+        Binding("p", "stop", "Stop (pause) its instances", show=False),
+        Binding("g", "start", "Start a Stopped cluster", show=False),
         Binding("k", "kubeconfig", "Kubeconfig"),
         # One footer entry for the three tab keys, so the footer fits 80 columns.
         Binding("1", "tab('nodes')", "Tabs", key_display="1-3"),
@@ -362,6 +365,15 @@ class DetailScreen(Screen[None]):
 
     def action_delete(self) -> None:
         self.goman.delete_cluster(self.cluster)
+
+    def action_upgrade(self) -> None:
+        day2.upgrade(self.goman, self.cluster)
+
+    def action_stop(self) -> None:
+        day2.stop(self.goman, self.cluster)
+
+    def action_start(self) -> None:
+        day2.start(self.goman, self.cluster)
 
     def action_kubeconfig(self) -> None:
         self.goman.kubeconfig(self.cluster)

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from goman.models.cluster import ClusterSummary
+from goman.tui import day2
 from goman.tui.messages import IndexUpdated
 from goman.tui.widgets.clusters_table import ClustersTable
 from goman.tui.widgets.status_header import StatusHeader
@@ -41,6 +42,9 @@ class HomeScreen(Screen[None]):
         Binding("d", "delete", "Delete"),
         # Not in the footer (it is full at 120 columns): listed by ? and the palette.
         Binding("t", "retry", "Retry a Failed cluster", show=False),
+        Binding("u", "upgrade", "Upgrade K3s", show=False),
+        Binding("p", "stop", "Stop (pause) its instances", show=False),
+        Binding("g", "start", "Start a Stopped cluster", show=False),
         Binding("k", "kubeconfig", "Kubeconfig"),
         Binding("slash", "filter", "Filter", priority=True),
         Binding("o", "sort", "Sort", show=False),
@@ -170,6 +174,18 @@ class HomeScreen(Screen[None]):
     def action_delete(self) -> None:
         if (name := self._selected()) is not None:
             self.goman.delete_cluster(name)
+
+    def action_upgrade(self) -> None:
+        if (name := self._selected()) is not None:
+            day2.upgrade(self.goman, name)
+
+    def action_stop(self) -> None:
+        if (name := self._selected()) is not None:
+            day2.stop(self.goman, name)
+
+    def action_start(self) -> None:
+        if (name := self._selected()) is not None:
+            day2.start(self.goman, name)
 
     def action_kubeconfig(self) -> None:
         if (name := self._selected()) is not None:

@@ -33,8 +33,12 @@ _PHASE_ORDER = {
             "Provisioning",
             "Bootstrapping",
             "Scaling",
+            "Upgrading",
+            "Stopping",
+            "Starting",
             "Deleting",
             "Running",
+            "Stopped",
             "Deleted",
         ]
     )

@@ -1,6 +1,7 @@
-"""Modal dialogs: create, scale, delete, kubeconfig, and the quit warning."""
+"""Modal dialogs: create, scale, upgrade, stop, delete, kubeconfig, and the quit warning."""
 
 from goman.tui.screens.dialogs.create import CreateDialog, CreateRequest
+from goman.tui.screens.dialogs.day2 import StopDialog, UpgradeDialog
 from goman.tui.screens.dialogs.delete import DeleteDialog
 from goman.tui.screens.dialogs.kubeconfig import KubeconfigDialog, KubeconfigRequest
 from goman.tui.screens.dialogs.quit import ConfirmQuit
@@ -14,4 +15,6 @@ __all__ = [
     "KubeconfigDialog",
     "KubeconfigRequest",
     "ScaleDialog",
+    "StopDialog",
+    "UpgradeDialog",
 ]
