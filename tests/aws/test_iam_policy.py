@@ -11,7 +11,7 @@ def test_seed_policy_is_valid_json_with_unique_sids() -> None:
     policy = json.loads(json.dumps(seed_policy()))
     sids = [s["Sid"] for s in policy["Statement"]]
     assert len(sids) == len(set(sids))
-    assert len(seed_actions()) == len(set(seed_actions())) == 34
+    assert len(seed_actions()) == len(set(seed_actions())) == 35
 
 
 def test_optional_permissions_are_not_in_the_seed_and_say_what_they_enable() -> None:

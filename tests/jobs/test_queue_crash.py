@@ -25,12 +25,15 @@ QUEUE_KEY = f"{PREFIX}queue.json"
 
 
 class EndPoints:
-    """Arms the killer (which kills at the watched process's next request) on a PUT: of
-    queue.json (the entry of a new job, so the job document is never written), or of a
-    job document that says the job succeeded (so the queue never hears of it)."""
+    """Kills the watched process at a point: "queue-entry" arms the killer (which kills at
+    the process's next request) on the PUT of queue.json that enters a new job, so the job
+    document is never written; "job-end" kills inside the first PUT of queue.json after a
+    job document said the job succeeded, so the queue never hears of it (killing at merely
+    the next request would let a queue write already in flight from another thread land)."""
 
     def __init__(self, target: Killer, point: str) -> None:
         self.killer, self.point = target, point
+        self.ended = False
 
     def hook(self, environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
         k = self.killer
@@ -44,7 +47,13 @@ class EndPoints:
         if self.point == "queue-entry" and path.endswith("/queue.json"):
             k.armed = True
         elif self.point == "job-end" and "/jobs/" in path:
-            k.armed = b'"status":"succeeded"' in request_body(environ)
+            self.ended = self.ended or b'"status":"succeeded"' in request_body(environ)
+        elif self.point == "job-end" and self.ended and path.endswith("/queue.json"):
+            k.proc.kill()
+            k.proc.wait()
+            k.killed.set()
+            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            return [b""]
         return None
 
 
