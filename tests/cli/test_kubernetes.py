@@ -18,24 +18,15 @@ from goman.kube.resources import ResourceKind
 from goman.provision.pki import admin_kubeconfig, generate_cluster_cas
 from goman.provision.userdata import read_user_data
 from goman.sandbox.kubeapi.server import EmulatedCluster
-from goman.sandbox.nodes import find_emulator
 from goman.sandbox.server import SandboxServer
 from tests.cli.cluster_helpers import PREFIX, live_instances, nodes_control, tag
+from tests.cli.kube_helpers import cluster_api
 from tests.conftest import BUCKET
 from tests.jobs.crash_helpers import popen_goman, read_job, resume_after_leases
 from tests.kube.helpers import kubectl
 from tests.provision.helpers import wait_for
 
 ARN = "arn:aws:iam::123456789012:user/someone"
-
-
-def _api(sandbox: SandboxServer, goman: Any, name: str) -> EmulatedCluster:
-    endpoint = goman("cluster", "get", name, "-o", "json").json()["endpoint"]
-    emulator = find_emulator(sandbox)
-    assert emulator is not None
-    api = emulator.api(endpoint.split("//")[1].split(":")[0])
-    assert api is not None, f"no API at {endpoint}"
-    return api  # type: ignore[no-any-return]
 
 
 def _admin(api: EmulatedCluster) -> KubeClient:
@@ -108,7 +99,7 @@ def test_kubectl_through_the_merged_kubeconfig_with_tls_verified(
     plain = kubectl(home, config, "get", "nodes")
     assert plain.returncode == 0 and plain.stdout.count(" Ready ") == 3, plain.stdout
     # The caller's identity is who the API saw.
-    api = _api(sandbox, goman, "web")
+    api = cluster_api(sandbox, goman, "web")
     assert any("123456789012" in entry.user for entry in api.state.audit)
 
     # A kubeconfig trusting another CA is refused by kubectl (TLS is really verified).
@@ -174,7 +165,7 @@ def test_a_planted_kubeconfig_never_reaches_the_user(
 
     # A cluster created before (no CA bundle): only a checked certificate kubeconfig passes.
     s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}clusters/web/secrets/ca-bundle.json")
-    api = _api(sandbox, goman, "web")
+    api = cluster_api(sandbox, goman, "web")
     for user in HOSTILE_USERS.values():
         s3.put_object(Bucket=BUCKET, Key=old_key, Body=_legacy(endpoint, user))
         refused = goman("cluster", "kubeconfig", "web", "--merge")
@@ -255,7 +246,7 @@ def test_scale_down_drains_deletes_nodes_and_honours_budgets(
     goman: Any, sandbox: SandboxServer, ec2: Any
 ) -> None:
     _create(goman, "web", 3)
-    api = _api(sandbox, goman, "web")
+    api = cluster_api(sandbox, goman, "web")
     with _admin(api) as kube:
         _pin(kube, "web-agent-2", budget=False)
         # Scale to 2: agent-2's pods are evicted (moved elsewhere), its Node deleted.
@@ -288,7 +279,7 @@ def test_a_worker_killed_during_a_drain_is_resumed_without_double_work(
 ) -> None:
     assert goman("config", "set", "job_lease_seconds", "10").exit_code == 0
     _create(goman, "web", 2)
-    api = _api(sandbox, goman, "web")
+    api = cluster_api(sandbox, goman, "web")
     with _admin(api) as kube:
         _pin(kube, "web-agent-1", budget=True)
         queued = goman("cluster", "scale", "web", "--workers", "1", "--detach")

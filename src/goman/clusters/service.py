@@ -172,6 +172,13 @@ def _free_or_raise(store: StateStore, doc: ClusterDoc) -> str | None:
     )
 
 
+def _found(job: Job | None, name: str) -> Job:
+    """The job, or the error for a cluster that does not exist (any more)."""
+    if job is None:
+        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
+    return job
+
+
 def _start_job(
     store: StateStore,
     name: str,
@@ -267,9 +274,7 @@ def scale_cluster(
         return doc
 
     job = _start_job(store, name, "scale", mutate, params)
-    if job is None:
-        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
-    return job
+    return _found(job, name)
 
 
 def replacement_plan(doc: ClusterDoc) -> list[dict[str, str]]:
@@ -357,9 +362,7 @@ def retry_cluster(
         return doc
 
     job = _start_job(store, name, job_type, mutate, params, retry=True)
-    if job is None:
-        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
-    return job
+    return _found(job, name)
 
 
 def protected_error(name: str) -> GomanError:
@@ -423,9 +426,7 @@ def _resume(store: StateStore, name: str, failed_job: Job, params: dict[str, Any
         return doc
 
     job = _start_job(store, name, failed_job.type, mutate, params)
-    if job is None:
-        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
-    return job
+    return _found(job, name)
 
 
 def refuse_stopped(doc: ClusterDoc, what: str) -> None:
@@ -492,9 +493,7 @@ def upgrade_cluster(
         return doc
 
     job = _start_job(store, name, "upgrade", mutate, params)
-    if job is None:
-        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
-    return job
+    return _found(job, name)
 
 
 def stop_cluster(store: StateStore, name: str) -> Job | None:
@@ -515,9 +514,7 @@ def stop_cluster(store: StateStore, name: str) -> Job | None:
         return doc
 
     job = _start_job(store, name, "stop", mutate, {})
-    if job is None:
-        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
-    return job
+    return _found(job, name)
 
 
 def start_cluster(
@@ -545,9 +542,7 @@ def start_cluster(
         return doc
 
     job = _start_job(store, name, "start", mutate, params)
-    if job is None:
-        raise NotFoundError(f"Cluster {name!r} does not exist.", "See `goman cluster list`.")
-    return job
+    return _found(job, name)
 
 
 def delete_cluster(store: StateStore, name: str) -> Job | None:
