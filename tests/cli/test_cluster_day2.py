@@ -14,6 +14,7 @@ from goman.provision.prices import nodes_cost_per_hour, stopped_cost_per_hour
 from tests.cli.cluster_helpers import PREFIX, live_instances, read_json
 from tests.cli.kube_helpers import cluster_api, kubectl_nodes, ready
 from tests.conftest import BUCKET
+from tests.provision.helpers import wait_for
 
 NAME = "day2"
 OLD = "v1.33.3+k3s1"
@@ -88,7 +89,9 @@ def test_stop_then_start_keeps_the_endpoint_and_costs_what_it_says(
         "version": None,
         "error": "the cluster is stopped",
     }
-    # Their kubelets are gone: every Node is NotReady (the node emulator, as K3s would).
+    # Their kubelets are gone: every Node turns NotReady (the node emulator notices a
+    # stopped instance on its next look at EC2, as K3s notices missed heartbeats).
+    wait_for(lambda: not any(ready(n) for n in api.state.nodes()), what="every Node NotReady")
     assert not any(ready(n) for n in api.state.nodes())
     idle = stopped_cost_per_hour(5, "ap-south-1")
     assert got["cost_per_hour"] == idle and idle is not None and idle < running["cost_per_hour"]

@@ -496,25 +496,47 @@ def upgrade_cluster(
     return _found(job, name)
 
 
+class _AlreadyThere(Exception):
+    """The cluster is where a stop or start would take it: no job."""
+
+
+def _power(
+    store: StateStore,
+    name: str,
+    job_type: JobType,
+    *,
+    source: str,
+    target: str,
+    params: dict[str, Any],
+) -> Job | None:
+    """Queue a stop or a start: the phase is checked on the very version that takes the
+    job slot, so no read comes first. None, and no job, when it is `target` already."""
+    verb = {"stop": "stopped", "start": "started"}[job_type]
+    moving = {"stop": "Stopping", "start": "Starting"}[job_type]
+
+    def mutate(doc: ClusterDoc) -> ClusterDoc:
+        if doc.status.phase == target:
+            raise _AlreadyThere
+        if doc.status.phase != source:
+            raise UsageError(
+                f"Cluster {name!r} is {doc.status.phase}; only a {source} cluster can be {verb}.",
+                f"See why with `goman cluster get {name}`.",
+            )
+        doc.status.phase = moving  # type: ignore[assignment]
+        doc.status.message = f"{job_type.capitalize()} queued."
+        return doc
+
+    try:
+        job = _start_job(store, name, job_type, mutate, params)
+    except _AlreadyThere:
+        return None
+    return _found(job, name)
+
+
 def stop_cluster(store: StateStore, name: str) -> Job | None:
     """Stop every instance, agents first. None, and no job, if it is Stopped already."""
     valid_name(name)
-    current = load_cluster(store, name)
-    if current.status.phase == "Stopped" and current.status.job_id is None:
-        return None
-
-    def mutate(doc: ClusterDoc) -> ClusterDoc:
-        if doc.status.phase != "Running":
-            raise UsageError(
-                f"Cluster {name!r} is {doc.status.phase}; only a Running cluster can be stopped.",
-                f"See why with `goman cluster get {name}`.",
-            )
-        doc.status.phase = "Stopping"
-        doc.status.message = "Stop queued."
-        return doc
-
-    job = _start_job(store, name, "stop", mutate, {})
-    return _found(job, name)
+    return _power(store, name, "stop", source="Running", target="Stopped", params={})
 
 
 def start_cluster(
@@ -524,25 +546,10 @@ def start_cluster(
     valid_name(name)
     if ready_timeout is not None and ready_timeout <= 0:
         raise UsageError("The timeout must be positive.", "Example: --timeout 15m")
-    current = load_cluster(store, name)
-    if current.status.phase == "Running" and current.status.job_id is None:
-        return None
     params: dict[str, Any] = {}
     if ready_timeout is not None:
         params["ready_timeout"] = ready_timeout
-
-    def mutate(doc: ClusterDoc) -> ClusterDoc:
-        if doc.status.phase != "Stopped":
-            raise UsageError(
-                f"Cluster {name!r} is {doc.status.phase}; only a Stopped cluster can be started.",
-                f"See why with `goman cluster get {name}`.",
-            )
-        doc.status.phase = "Starting"
-        doc.status.message = "Start queued."
-        return doc
-
-    job = _start_job(store, name, "start", mutate, params)
-    return _found(job, name)
+    return _power(store, name, "start", source="Stopped", target="Running", params=params)
 
 
 def delete_cluster(store: StateStore, name: str) -> Job | None:
