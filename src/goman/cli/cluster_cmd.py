@@ -28,7 +28,9 @@ def parse_duration(text: str) -> float:
     return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[found.group(2)]
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+def duration_callback(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> float | None:
     return None if value is None else parse_duration(value)
 
 
@@ -89,7 +91,7 @@ def failed_next_steps(name: str, last_job_type: str | None) -> str:
     )
 
 
-def _enqueued(job: Job, detach: bool, app: App, verb: str) -> None:
+def run_or_detach(job: Job, detach: bool, app: App, verb: str) -> None:
     if detach:
         echo(job.id)
         echo(
@@ -117,7 +119,7 @@ def _enqueued(job: Job, detach: bool, app: App, verb: str) -> None:
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
 @click.option(
     "--timeout",
-    callback=_duration,
+    callback=duration_callback,
     help="How long the nodes may take to report ready (e.g. 15m). [default: 15m]",
 )
 @click.option("--protect", is_flag=True, help="Protect it from deletion from the start.")
@@ -151,7 +153,7 @@ def create(
         on_warning=warning,
         protected=protect,
     )
-    _enqueued(job, detach, app, "Creating")
+    run_or_detach(job, detach, app, "Creating")
 
 
 @cluster.command("list")
@@ -285,10 +287,12 @@ def _last_job_type(app: App, doc: ClusterDoc) -> str | None:
 @click.argument("name", shell_complete=cluster_names)
 @click.option("--workers", type=click.IntRange(0, 100), required=True, help="Agents wanted.")
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
-@click.option("--timeout", callback=_duration, help="How long new nodes may take (e.g. 15m).")
+@click.option(
+    "--timeout", callback=duration_callback, help="How long new nodes may take (e.g. 15m)."
+)
 @click.option(
     "--drain-timeout",
-    callback=_duration,
+    callback=duration_callback,
     help="How long draining a removed agent may take (e.g. 10m). [default: 5m]",
 )
 @click.option(
@@ -323,7 +327,7 @@ def scale(
     if job is None:
         echo(f"Cluster {name} already has {workers} worker(s): nothing to do.", err=True)
         return
-    _enqueued(job, detach, app, "Scaling")
+    run_or_detach(job, detach, app, "Scaling")
 
 
 @cluster.command()
@@ -331,12 +335,12 @@ def scale(
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
 @click.option(
     "--timeout",
-    callback=_duration,
+    callback=duration_callback,
     help="How long the nodes may take to report ready (e.g. 15m). [default: the failed job's]",
 )
 @click.option(
     "--drain-timeout",
-    callback=_duration,
+    callback=duration_callback,
     help="A scale-down: how long each drain may take. [default: the failed job's]",
 )
 @click.option(
@@ -361,7 +365,7 @@ def retry(
     if replace:
         nodes = ", ".join(f"{p['node']} ({p['instance_id']})" for p in replace)
         echo(f"Replacing failed node(s): {nodes}.", err=True)
-    _enqueued(job, detach, app, f"Retrying the {job.type} of")
+    run_or_detach(job, detach, app, f"Retrying the {job.type} of")
 
 
 @cluster.command()
@@ -393,7 +397,7 @@ def delete(app: App, name: str, yes: bool, detach: bool) -> None:
     if job is None:
         echo(f"Cluster {name!r} does not exist: nothing to delete.", err=True)
         return
-    _enqueued(job, detach, app, "Deleting")
+    run_or_detach(job, detach, app, "Deleting")
 
 
 @cluster.command()

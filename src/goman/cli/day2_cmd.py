@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from goman.cli.cluster_cmd import _duration, _enqueued, cluster
+from goman.cli.cluster_cmd import cluster, duration_callback, run_or_detach
 from goman.cli.complete import cluster_names
 from goman.cli.confirm import confirm, yes_option
 from goman.cli.context import App, pass_app
@@ -17,7 +17,7 @@ from goman.cli.output import echo
 @yes_option()
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
 @click.option(
-    "--timeout", callback=_duration, help="How long each role's nodes may take (e.g. 30m)."
+    "--timeout", callback=duration_callback, help="How long each role's nodes may take (e.g. 30m)."
 )
 @pass_app
 def upgrade(
@@ -38,7 +38,7 @@ def upgrade(
             echo("Not upgraded.", err=True)
             raise click.exceptions.Exit(1)
     job = upgrade_cluster(app.store, name, k3s_version, ready_timeout=timeout)
-    _enqueued(job, detach, app, f"Upgrading to {k3s_version}:")
+    run_or_detach(job, detach, app, f"Upgrading to {k3s_version}:")
 
 
 @cluster.command()
@@ -62,13 +62,15 @@ def stop(app: App, name: str, yes: bool, detach: bool) -> None:
     if job is None:
         echo(f"Cluster {name} is already Stopped: nothing to do.", err=True)
         return
-    _enqueued(job, detach, app, "Stopping")
+    run_or_detach(job, detach, app, "Stopping")
 
 
 @cluster.command()
 @click.argument("name", shell_complete=cluster_names)
 @click.option("--detach", is_flag=True, help="Only queue the job; do not run it here.")
-@click.option("--timeout", callback=_duration, help="How long the nodes may take (e.g. 15m).")
+@click.option(
+    "--timeout", callback=duration_callback, help="How long the nodes may take (e.g. 15m)."
+)
 @pass_app
 def start(app: App, name: str, detach: bool, timeout: float | None) -> None:
     """Start a Stopped NAME (servers first) and wait until every node is Ready."""
@@ -78,4 +80,4 @@ def start(app: App, name: str, detach: bool, timeout: float | None) -> None:
     if job is None:
         echo(f"Cluster {name} is already Running: nothing to do.", err=True)
         return
-    _enqueued(job, detach, app, "Starting")
+    run_or_detach(job, detach, app, "Starting")
