@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.widgets import Input
 
 from goman.tui.screens.dialogs import CreateDialog, DeleteDialog, ScaleDialog
@@ -85,3 +86,30 @@ async def test_create_dialog_refuses_invalid_input_inline(make_app: Any) -> None
         await pilot.press("escape")
         assert not isinstance(app.screen, CreateDialog)
         assert app.index is not None and not app.index.clusters
+
+
+def burst(app: Any, *keys: str) -> None:
+    """Keys as a terminal delivers a fast typist's or a slow link's input: all at once,
+    before the app has handled the first (pilot.press would wait after each)."""
+    chars = {"minus": "-", "enter": "\r", "backspace": "\x7f"}
+    for key in keys:
+        app.post_message(events.Key(key, chars.get(key, key)))
+
+
+async def test_enter_right_after_typing_submits_what_was_typed(make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 35)) as pilot:
+        table = app.screen.query_one(ClustersTable)
+        await wait_for(pilot, lambda: app.index is not None, what="index read")
+        await pilot.press("c")
+        assert isinstance(app.screen, CreateDialog)
+        burst(app, "o", "k", "minus", "1", "enter")
+        await wait_for(pilot, lambda: "ok-1" in table.rows, what="ok-1 listed")
+        await wait_for(
+            pilot, lambda: cell(table, "ok-1", "phase") == "Running", timeout=60, what="Running"
+        )
+
+        await pilot.press("s")
+        assert isinstance(app.screen, ScaleDialog)
+        burst(app, "backspace", "1", "enter")
+        await wait_for(pilot, lambda: cell(table, "ok-1", "phase") == "Scaling", what="Scaling")

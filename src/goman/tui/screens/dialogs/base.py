@@ -29,7 +29,14 @@ class Dialog(ModalScreen[R]):
             isinstance(focused, Select) and focused.expanded
         ):
             raise SkipAction()
-        self.action_submit()
+        if focused is None:
+            self.action_submit()
+            return
+        # A priority binding runs before the focused field has taken the keys typed just
+        # ahead of Enter (one burst from a fast typist, a slow link or a paste): submit
+        # behind them in that field's queue, or the form is judged without its last
+        # characters and the Enter is lost.
+        focused.call_later(self.action_submit)
 
     def action_submit(self) -> None:  # pragma: no cover - every dialog has its own
         raise NotImplementedError
