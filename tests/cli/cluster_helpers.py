@@ -61,3 +61,21 @@ def keys_under(s3: Any, bucket: str, prefix: str) -> list[str]:
 
 def read_json(s3: Any, bucket: str, key: str) -> Any:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def create_ha(goman: Any, name: str, k3s_version: str) -> None:
+    """A Running cluster of 3 servers and 2 agents on `k3s_version`, through the CLI."""
+    made = goman(
+        "cluster",
+        "create",
+        name,
+        "--mode",
+        "ha",
+        "--workers",
+        "2",
+        "--k3s-version",
+        k3s_version,
+        "--timeout",
+        "60s",
+    )
+    assert made.exit_code == 0, made.output

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from goman.provision.prices import nodes_cost_per_hour, stopped_cost_per_hour
-from tests.cli.cluster_helpers import PREFIX, live_instances, read_json
+from tests.cli.cluster_helpers import PREFIX, create_ha, live_instances, read_json
 from tests.cli.kube_helpers import cluster_api, kubectl_nodes, ready
 from tests.conftest import BUCKET
 from tests.provision.helpers import wait_for
@@ -27,20 +27,7 @@ def _state(s3: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def ha(goman: Any) -> Iterator[None]:
-    made = goman(
-        "cluster",
-        "create",
-        NAME,
-        "--mode",
-        "ha",
-        "--workers",
-        "2",
-        "--k3s-version",
-        OLD,
-        "--timeout",
-        "60s",
-    )
-    assert made.exit_code == 0, made.output
+    create_ha(goman, NAME, OLD)
     yield
 
 

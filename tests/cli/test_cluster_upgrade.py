@@ -7,35 +7,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.cli.cluster_helpers import PREFIX, read_json
+from tests.cli.cluster_helpers import PREFIX, create_ha, read_json
 from tests.cli.kube_helpers import cluster_api, kubectl_nodes
 from tests.conftest import BUCKET
 from tests.jobs.crash_helpers import popen_goman, read_job, resume_after_leases
 
 OLD, NEW = "v1.33.3+k3s1", "v1.34.1+k3s1"
 UPGRADES = "sandbox.goman.dev/upgrades"
-
-
-def create_ha(goman: Any, name: str) -> None:
-    """A Running 3-server, 2-agent cluster on OLD."""
-    made = goman(
-        "cluster",
-        "create",
-        name,
-        "--mode",
-        "ha",
-        "--workers",
-        "2",
-        "--k3s-version",
-        OLD,
-        "--timeout",
-        "60s",
-    )
-    assert made.exit_code == 0, made.output
-
-
-def nodes(goman: Any, name: str, home: Path) -> list[dict[str, Any]]:
-    return kubectl_nodes(goman, name, home)
 
 
 def versions(items: list[dict[str, Any]]) -> dict[str, str]:
@@ -45,12 +23,12 @@ def versions(items: list[dict[str, Any]]) -> dict[str, str]:
 def test_upgrade_by_one_minor_then_new_nodes_join_on_it(
     goman: Any, s3: Any, tmp_path: Path
 ) -> None:
-    create_ha(goman, "up")
+    create_ha(goman, "up", OLD)
     out = goman("cluster", "upgrade", "up", "--k3s-version", NEW, "--yes", "--timeout", "60s")
     assert out.exit_code == 0, out.output
     for step in ("install-upgrader", "apply-plans", "upgrade-servers", "upgrade-agents"):
         assert step in out.stderr
-    items = nodes(goman, "up", tmp_path)
+    items = kubectl_nodes(goman, "up", tmp_path)
     assert set(versions(items).values()) == {NEW} and len(items) == 5
     assert {i["metadata"]["annotations"][UPGRADES] for i in items} == {"1"}
     assert not any(i["spec"].get("unschedulable") for i in items)
@@ -71,7 +49,7 @@ def test_sigkill_mid_upgrade_is_finished_by_the_next_worker_without_repeating_no
     goman: Any, goman_proc: Any, aws_env: dict[str, str], s3: Any, sandbox: Any, tmp_path: Path
 ) -> None:
     assert goman("config", "set", "job_lease_seconds", "10").exit_code == 0
-    create_ha(goman, "kill")
+    create_ha(goman, "kill", OLD)
     api = cluster_api(sandbox, goman, "kill")
     queued = goman("cluster", "upgrade", "kill", "--k3s-version", NEW, "--yes", "--detach")
     assert queued.exit_code == 0, queued.output
@@ -97,7 +75,7 @@ def test_sigkill_mid_upgrade_is_finished_by_the_next_worker_without_repeating_no
     assert resumed.exit_code == 0, resumed.output
     finished = read_job(s3, job_id)
     assert finished["status"] == "succeeded" and finished["attempts"] == 2
-    items = nodes(goman, "kill", tmp_path)
+    items = kubectl_nodes(goman, "kill", tmp_path)
     assert set(versions(items).values()) == {NEW}
     # Every node was upgraded exactly once: the nodes done before the kill were left alone.
     assert {i["metadata"]["name"]: i["metadata"]["annotations"][UPGRADES] for i in items} == {
@@ -107,7 +85,7 @@ def test_sigkill_mid_upgrade_is_finished_by_the_next_worker_without_repeating_no
 
 
 def test_a_failed_upgrade_names_the_node_and_retry_resumes_it(goman: Any, tmp_path: Path) -> None:
-    create_ha(goman, "slow")
+    create_ha(goman, "slow", OLD)
     out = goman("cluster", "upgrade", "slow", "--k3s-version", NEW, "--yes", "--timeout", "0.1s")
     assert out.exit_code == 1, out.output
     got = goman("cluster", "get", "slow", "-o", "json").json()
@@ -119,6 +97,6 @@ def test_a_failed_upgrade_names_the_node_and_retry_resumes_it(goman: Any, tmp_pa
     assert retried.exit_code == 0, retried.output
     got = goman("cluster", "get", "slow", "-o", "json").json()
     assert got["phase"] == "Running" and got["k3s_version"] == NEW
-    items = nodes(goman, "slow", tmp_path)
+    items = kubectl_nodes(goman, "slow", tmp_path)
     assert set(versions(items).values()) == {NEW}
     assert {i["metadata"]["annotations"][UPGRADES] for i in items} == {"1"}
