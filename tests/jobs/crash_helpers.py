@@ -76,6 +76,13 @@ class Killer:
             self._ports = _socket_ports(self.proc.pid)
         return port in self._ports
 
+    def may_arm(self, environ: dict[str, Any]) -> bool:
+        """Whether this request may arm the killer: the watched process's own (not the node
+        emulator's), while it is neither armed nor killed yet. For hooks with other points."""
+        if self.proc is None or self.killed.is_set() or self.armed:
+            return False
+        return not environ.get(EMULATOR_HEADER) and self.owns(environ)
+
     def hook(self, environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
         if self.proc is None or self.killed.is_set() or environ.get(EMULATOR_HEADER):
             return None

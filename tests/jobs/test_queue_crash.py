@@ -13,7 +13,6 @@ from goman.models.job import JobQueue
 from tests.cli.cluster_helpers import PREFIX, live_instances, read_json, tag
 from tests.conftest import BUCKET
 from tests.jobs.crash_helpers import (
-    EMULATOR_HEADER,
     Killer,
     popen_goman,
     read_job,
@@ -37,9 +36,7 @@ class EndPoints:
 
     def hook(self, environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
         k = self.killer
-        if k.proc is None or k.killed.is_set() or k.armed or environ.get(EMULATOR_HEADER):
-            return None
-        if not k.owns(environ):
+        if not k.may_arm(environ):
             return None
         path = str(environ.get("PATH_INFO", ""))
         if environ.get("REQUEST_METHOD") != "PUT":

@@ -9,7 +9,6 @@ from typing import Any
 from tests.cli.cluster_helpers import PREFIX, live_instances, nodes_control, read_json, tag
 from tests.conftest import BUCKET
 from tests.jobs.crash_helpers import (
-    EMULATOR_HEADER,
     Killer,
     popen_goman,
     read_job,
@@ -28,9 +27,7 @@ class RetryPoints:
 
     def hook(self, environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
         k = self.killer
-        if k.proc is None or k.killed.is_set() or k.armed or environ.get(EMULATOR_HEADER):
-            return None
-        if not k.owns(environ):
+        if not k.may_arm(environ):
             return None
         method, path = environ.get("REQUEST_METHOD"), str(environ.get("PATH_INFO", ""))
         if k.point == "after-terminate" and method == "POST":
